@@ -1,0 +1,26 @@
+//! Environments for alignrl with Gymnasium's semantics.
+//!
+//! - [`space`]: `Box`, `Discrete`, `MultiDiscrete`, `MultiBinary`, `Tuple`, `Dict`.
+//! - [`env`]: the [`Env`] trait (caller-owned buffers, no allocation per step) and its owned layer.
+//! - [`wrappers`]: `TimeLimit`, `RecordEpisodeStatistics`, normalisation, action transforms,
+//!   `FrameStack`, `AuxiliaryReward`.
+//! - [`vector`]: synchronous and threaded vector envs with next-step autoreset.
+//! - [`registry`]: `make("CartPole-v1")`, versioned ids, typed options.
+//! - [`checker`]: `check_env`, Gymnasium's environment checker.
+//! - [`classic`]: CartPole, Pendulum, MountainCar, MountainCarContinuous, Acrobot (Gymnasium 1.x).
+//! - [`tabular`]: tabular MDPs with exact models: ASCII gridworlds, the delivery world, the trap
+//!   gridworld.
+
+pub mod checker;
+pub mod classic;
+pub mod env;
+pub mod registry;
+pub mod space;
+pub mod tabular;
+pub mod vector;
+pub mod wrappers;
+
+pub use checker::{CheckFailure, check_env};
+pub use env::{Env, EnvError, EnvExt, EnvRandom, EnvRng, Info, Step, Transition};
+pub use registry::{EnvSpec, MakeError, OptionSpec, OptionValue, Options, Registry, make, make_with};
+pub use space::{DType, Space, SpaceError, Value};

@@ -1,0 +1,1 @@
+//! Vector environments (synchronous and threaded) with next-step autoreset.

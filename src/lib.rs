@@ -1,0 +1,1 @@
+//! Root package of the alignrl workspace: whole-pipeline tests live in `tests/`.

@@ -1,0 +1,1 @@
+//! Visualisation: rerun recordings and PNG plots (not built yet).
