@@ -260,7 +260,9 @@ impl Registry {
 
     /// Adds a spec. Errors on a duplicate or malformed id.
     pub fn register(&mut self, spec: EnvSpec) -> Result<(), MakeError> {
-        parse_id(spec.id).filter(|(_, v)| v.is_some()).ok_or_else(|| MakeError::MalformedId(spec.id.into()))?;
+        parse_id(spec.id)
+            .filter(|(_, v)| v.is_some())
+            .ok_or_else(|| MakeError::MalformedId(spec.id.into()))?;
         if self.specs.iter().any(|s| s.id == spec.id) {
             return Err(MakeError::Duplicate(spec.id.into()));
         }
@@ -284,11 +286,15 @@ impl Registry {
             return Err(MakeError::UnknownId { id: id.into(), suggestions: close_matches(id, &ids) });
         }
         match version {
-            None => Ok(*same_name.iter().max_by_key(|s| parse_id(s.id).and_then(|(_, v)| v)).expect("non-empty")),
-            Some(_) => same_name.iter().find(|s| s.id == id).copied().ok_or_else(|| MakeError::UnknownVersion {
-                id: id.into(),
-                available: same_name.iter().map(|s| s.id.to_string()).collect(),
-            }),
+            None => {
+                Ok(*same_name.iter().max_by_key(|s| parse_id(s.id).and_then(|(_, v)| v)).expect("non-empty"))
+            }
+            Some(_) => {
+                same_name.iter().find(|s| s.id == id).copied().ok_or_else(|| MakeError::UnknownVersion {
+                    id: id.into(),
+                    available: same_name.iter().map(|s| s.id.to_string()).collect(),
+                })
+            }
         }
     }
 
@@ -342,7 +348,11 @@ impl Registry {
 
     /// Builds an environment from `key=value` strings (as given on the command line); each value is
     /// parsed with the type its option declares.
-    pub fn make_from_strings(&self, id: &str, options: &[(String, String)]) -> Result<Box<dyn Env>, MakeError> {
+    pub fn make_from_strings(
+        &self,
+        id: &str,
+        options: &[(String, String)],
+    ) -> Result<Box<dyn Env>, MakeError> {
         let spec = self.spec(id)?;
         let mut typed = Vec::with_capacity(options.len());
         for (k, v) in options {

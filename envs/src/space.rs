@@ -133,12 +133,7 @@ impl Space {
     /// A box with the same bounds in every dimension.
     pub fn uniform_box(low: f64, high: f64, shape: &[usize], dtype: DType) -> Space {
         let n = shape.iter().product();
-        Space::Box(BoxSpace {
-            low: vec![low; n],
-            high: vec![high; n],
-            shape: shape.to_vec(),
-            dtype,
-        })
+        Space::Box(BoxSpace { low: vec![low; n], high: vec![high; n], shape: shape.to_vec(), dtype })
     }
 
     /// A 1-D box with per-dimension bounds. Errors if lengths differ or `low > high`.
@@ -247,10 +242,9 @@ impl Space {
         match self {
             Space::Box(b) => b.contains_slice(&p[..b.low.len()]),
             Space::Discrete(d) => is_integer(p[0]) && d.contains(p[0] as i64),
-            Space::MultiDiscrete(m) => p
-                .iter()
-                .zip(&m.nvec)
-                .all(|(&x, &n)| is_integer(x) && x >= 0.0 && (x as u64) < n),
+            Space::MultiDiscrete(m) => {
+                p.iter().zip(&m.nvec).all(|(&x, &n)| is_integer(x) && x >= 0.0 && (x as u64) < n)
+            }
             Space::MultiBinary(m) => p[..m.n].iter().all(|&x| x == 0.0 || x == 1.0),
             Space::Tuple { spaces } => {
                 let mut off = 0;
@@ -287,8 +281,7 @@ impl Space {
     pub fn sample_packed<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f64]) {
         match self {
             Space::Box(b) => {
-                for i in 0..b.low.len() {
-                    let (l, h) = (b.low[i], b.high[i]);
+                for (o, (&l, &h)) in out.iter_mut().zip(b.low.iter().zip(&b.high)) {
                     let x = match (l.is_finite(), h.is_finite()) {
                         (true, true) => {
                             if l == h {
@@ -301,7 +294,7 @@ impl Space {
                         (true, false) => l + exponential(rng),
                         (false, true) => h - exponential(rng),
                     };
-                    out[i] = match b.dtype {
+                    *o = match b.dtype {
                         DType::F32 => (x as f32 as f64).clamp(l, h),
                         DType::F64 => x,
                     };
@@ -340,7 +333,11 @@ impl Space {
     /// Writes `value` in the packed layout into `out`.
     pub fn pack(&self, value: &Value, out: &mut [f64]) -> Result<(), SpaceError> {
         if out.len() != self.packed_len() {
-            return Err(self.mismatch(format!("buffer has {} slots, space needs {}", out.len(), self.packed_len())));
+            return Err(self.mismatch(format!(
+                "buffer has {} slots, space needs {}",
+                out.len(),
+                self.packed_len()
+            )));
         }
         self.pack_prefix(value, out)
     }
@@ -388,18 +385,18 @@ impl Space {
     /// Reads an element from the packed layout. Discrete slots must hold integers.
     pub fn unpack(&self, packed: &[f64]) -> Result<Value, SpaceError> {
         if packed.len() != self.packed_len() {
-            return Err(self.mismatch(format!("slice has {} slots, space needs {}", packed.len(), self.packed_len())));
+            return Err(self.mismatch(format!(
+                "slice has {} slots, space needs {}",
+                packed.len(),
+                self.packed_len()
+            )));
         }
         self.unpack_prefix(packed)
     }
 
     fn unpack_prefix(&self, p: &[f64]) -> Result<Value, SpaceError> {
         let int = |x: f64| -> Result<i64, SpaceError> {
-            if is_integer(x) {
-                Ok(x as i64)
-            } else {
-                Err(self.mismatch(format!("{x} is not an integer")))
-            }
+            if is_integer(x) { Ok(x as i64) } else { Err(self.mismatch(format!("{x} is not an integer"))) }
         };
         Ok(match self {
             Space::Box(b) => Value::Box(p[..b.low.len()].to_vec()),
@@ -492,14 +489,19 @@ impl Space {
     /// have exactly one 1.
     pub fn unflatten(&self, flat: &[f64]) -> Result<Value, SpaceError> {
         if flat.len() != self.flatdim() {
-            return Err(self.mismatch(format!("flat vector has {} entries, space needs {}", flat.len(), self.flatdim())));
+            return Err(self.mismatch(format!(
+                "flat vector has {} entries, space needs {}",
+                flat.len(),
+                self.flatdim()
+            )));
         }
         self.unflatten_prefix(flat)
     }
 
     fn unflatten_prefix(&self, f: &[f64]) -> Result<Value, SpaceError> {
         let one_hot = |part: &[f64]| -> Result<usize, SpaceError> {
-            let ones: Vec<usize> = part.iter().enumerate().filter(|(_, x)| **x != 0.0).map(|(i, _)| i).collect();
+            let ones: Vec<usize> =
+                part.iter().enumerate().filter(|(_, x)| **x != 0.0).map(|(i, _)| i).collect();
             match ones.as_slice() {
                 [i] if part[*i] == 1.0 => Ok(*i),
                 _ => Err(self.mismatch(format!("{part:?} is not one-hot"))),
@@ -613,11 +615,7 @@ fn is_integer(x: f64) -> bool {
 }
 
 fn fmt_bound(v: &[f64]) -> String {
-    if v.iter().all(|x| *x == v[0]) && !v.is_empty() {
-        format!("{}", v[0])
-    } else {
-        format!("{v:?}")
-    }
+    if v.iter().all(|x| *x == v[0]) && !v.is_empty() { format!("{}", v[0]) } else { format!("{v:?}") }
 }
 
 impl fmt::Display for Space {
