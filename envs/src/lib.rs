@@ -20,7 +20,7 @@ pub mod tabular;
 pub mod vector;
 pub mod wrappers;
 
-pub use checker::{CheckFailure, check_env};
+pub use checker::{CheckFailure, CheckOptions, Severity, check_env, check_env_with, errors_only};
 pub use env::{Env, EnvError, EnvExt, EnvRandom, EnvRng, Info, Step, Transition};
 pub use registry::{EnvSpec, MakeError, OptionSpec, OptionValue, Options, Registry, make, make_with};
 pub use space::{DType, Space, SpaceError, Value};

@@ -614,8 +614,18 @@ fn is_integer(x: f64) -> bool {
     x.is_finite() && x.fract() == 0.0
 }
 
-fn fmt_bound(v: &[f64]) -> String {
-    if v.iter().all(|x| *x == v[0]) && !v.is_empty() { format!("{}", v[0]) } else { format!("{v:?}") }
+/// Formats bounds like numpy: one number when all are equal, else a list; `f32` boxes print
+/// their values at `f32` precision (`4.8`, not `4.800000190734863`).
+fn fmt_bound(v: &[f64], dtype: DType) -> String {
+    let one = |x: f64| match dtype {
+        DType::F32 => format!("{}", x as f32),
+        DType::F64 => format!("{x}"),
+    };
+    if !v.is_empty() && v.iter().all(|x| *x == v[0]) {
+        one(v[0])
+    } else {
+        format!("[{}]", v.iter().map(|&x| one(x)).collect::<Vec<_>>().join(", "))
+    }
 }
 
 impl fmt::Display for Space {
@@ -627,7 +637,7 @@ impl fmt::Display for Space {
                     [n] => format!("({n},)"),
                     s => format!("({})", s.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
                 };
-                write!(f, "Box({}, {}, {shape}, {})", fmt_bound(&b.low), fmt_bound(&b.high), b.dtype)
+                write!(f, "Box({}, {}, {shape}, {})", fmt_bound(&b.low, b.dtype), fmt_bound(&b.high, b.dtype), b.dtype)
             }
             Space::Discrete(d) if d.start == 0 => write!(f, "Discrete({})", d.n),
             Space::Discrete(d) => write!(f, "Discrete({}, start={})", d.n, d.start),

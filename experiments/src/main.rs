@@ -1,1 +1,133 @@
-fn main() {}
+//! `alignrl`: the experiment runner.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use alignrl_experiments::commands::{bench, check, envs, rollout};
+use alignrl_experiments::exit_code;
+use clap::{Parser, Subcommand};
+
+/// alignrl: reinforcement learning for robotics and control, with Gymnasium-style environments.
+///
+/// Exit codes: 0 success, 1 the run failed, 2 bad input (usage, unknown env id, bad option,
+/// invalid action, malformed file). With --json, a subcommand prints exactly one JSON object on
+/// stdout; human-readable text always goes to stderr.
+#[derive(Parser, Debug)]
+#[command(name = "alignrl", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the registered environments with their spaces and options.
+    ///
+    /// --json prints {"envs": [{"id", "description", "observation_space", "action_space",
+    /// "max_episode_steps", "reward_threshold", "options": [{"name", "type", "default", "doc"}]}]}.
+    Envs {
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run Gymnasium's environment checks (spaces, seeding, determinism, NaN) on registered envs.
+    ///
+    /// --json prints {"passed": bool, "envs": [{"id", "passed", "findings": [{"check",
+    /// "severity", "message"}]}]}. Exits 1 when any env has an error.
+    Check {
+        /// Env id to check (default: every registered env).
+        #[arg(long)]
+        env: Option<String>,
+        /// Env option as key=value (repeatable), e.g. --opt g=9.81.
+        #[arg(long = "opt", value_name = "KEY=VALUE")]
+        opts: Vec<String>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run episodes with a uniformly random policy (or replay given actions) and report returns.
+    ///
+    /// --json prints {"env", "episodes", "seed", "mean_return", "std_return", "mean_length",
+    /// "returns": [..]}. --out writes one CSV row per episode: episode,seed,length,return,
+    /// terminated,truncated.
+    Rollout {
+        /// Env id, e.g. CartPole-v1 (see `alignrl envs`).
+        #[arg(long, default_value = "CartPole-v1")]
+        env: String,
+        /// Env option as key=value (repeatable).
+        #[arg(long = "opt", value_name = "KEY=VALUE")]
+        opts: Vec<String>,
+        /// Number of episodes.
+        #[arg(long, default_value_t = 10)]
+        episodes: usize,
+        /// Seed of the first reset and of the random policy (runs are reproducible).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write per-episode results to this CSV file (atomically).
+        #[arg(long, value_name = "FILE.csv")]
+        out: Option<PathBuf>,
+        /// Replay these actions in one episode instead of acting randomly: steps separated by ';',
+        /// components by ',' (e.g. "0;1;1" for CartPole, "0.5;-1.2" for Pendulum).
+        #[arg(long, value_name = "ACTIONS")]
+        actions: Option<String>,
+        /// Replay actions from a file: one step per line, components separated by ','.
+        #[arg(long, value_name = "FILE")]
+        actions_file: Option<PathBuf>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Environment steps per second with random actions (single env or vector env).
+    ///
+    /// --json prints {"env", "num_envs", "threads", "steps", "seconds", "steps_per_sec"}.
+    Env {
+        /// Env id.
+        #[arg(long, default_value = "CartPole-v1")]
+        env: String,
+        /// Env option as key=value (repeatable).
+        #[arg(long = "opt", value_name = "KEY=VALUE")]
+        opts: Vec<String>,
+        /// Total sub-env steps to take.
+        #[arg(long, default_value_t = 1_000_000)]
+        steps: u64,
+        /// Number of env copies; more than 1 uses a vector env with next-step autoreset.
+        #[arg(long, default_value_t = 1)]
+        num_envs: usize,
+        /// Worker threads for the vector env (1 = synchronous `VecEnv`).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Envs { json } => envs::run(json),
+        Command::Check { env, opts, json } => check::run(env.as_deref(), &opts, json),
+        Command::Rollout { env, opts, episodes, seed, out, actions, actions_file, json } => {
+            rollout::run(&rollout::RolloutArgs { env, opts, episodes, seed, out, actions, actions_file, json })
+        }
+        Command::Bench { what: BenchCommand::Env { env, opts, steps, num_envs, threads, json } } => {
+            bench::env(&env, &opts, steps, num_envs, threads, json)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e) as u8)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `alignrl bench env`: environment steps per second.
+
+use std::time::Instant;
+
+use alignrl_envs::vector::{ThreadedVecEnv, VecEnv};
+use alignrl_envs::{Env, EnvError, EnvRng, Info, Registry, Space};
+use rand::SeedableRng;
+use serde_json::json;
+
+use crate::commands::{make_env, parse_options};
+use crate::io::print_json;
+use crate::usage;
+
+/// Measures env steps per second with uniformly random actions (sampled inside the timed loop,
+/// as `env.action_space.sample()` is in Gymnasium's loop). With `num_envs > 1` a vector env steps
+/// all copies per call (`threads > 1`: the threaded vector env); steps are counted per sub-env.
+pub fn env(id: &str, opts: &[String], steps: u64, num_envs: usize, threads: usize, json: bool) -> anyhow::Result<()> {
+    if steps == 0 || num_envs == 0 || threads == 0 {
+        return Err(usage("--steps, --num-envs and --threads must be at least 1"));
+    }
+    let mut rng = EnvRng::seed_from_u64(0);
+    let (elapsed, done_steps) = if num_envs == 1 {
+        let mut env = make_env(id, opts)?;
+        let mut obs = vec![0.0; env.observation_space().packed_len()];
+        let mut act = vec![0.0; env.action_space().packed_len()];
+        let mut info = Info::new();
+        env.reset(Some(0), &mut obs, &mut info)?;
+        let space = env.action_space().clone();
+        let t0 = Instant::now();
+        for _ in 0..steps {
+            space.sample_packed(&mut rng, &mut act);
+            info.clear();
+            let s = env.step(&act, &mut obs, &mut info)?;
+            if s.done() {
+                info.clear();
+                env.reset(None, &mut obs, &mut info)?;
+            }
+        }
+        (t0.elapsed().as_secs_f64(), steps)
+    } else {
+        let options = parse_options(opts)?;
+        let reg = Registry::builtin();
+        reg.make_from_strings(id, &options).map_err(|e| usage(e.to_string()))?; // validate once
+        let make = |_| reg.make_from_strings(id, &options).expect("validated above");
+        let iters = steps.div_ceil(num_envs as u64);
+        if threads == 1 {
+            time_vec(&mut VecEnv::from_fn(num_envs, make), &mut rng, iters)?
+        } else {
+            time_vec(&mut ThreadedVecEnv::from_fn(num_envs, threads, make)?, &mut rng, iters)?
+        }
+    };
+    let sps = done_steps as f64 / elapsed;
+    if json {
+        print_json(&json!({
+            "env": id,
+            "num_envs": num_envs,
+            "threads": threads,
+            "steps": done_steps,
+            "seconds": elapsed,
+            "steps_per_sec": sps,
+        }));
+    } else {
+        eprintln!("{id}: {done_steps} steps over {num_envs} env(s), {threads} thread(s) in {elapsed:.3} s");
+        println!("steps_per_sec {sps:.0}");
+    }
+    Ok(())
+}
+
+/// The part of the two vector envs' API the benchmark uses.
+trait Vectorised {
+    fn n(&self) -> usize;
+    fn space(&self) -> &Space;
+    fn reset_all(&mut self, seed: Option<u64>) -> Result<(), EnvError>;
+    fn step_all(&mut self, actions: &[f64]) -> Result<(), EnvError>;
+}
+
+impl<E: Env> Vectorised for VecEnv<E> {
+    fn n(&self) -> usize {
+        self.num_envs()
+    }
+    fn space(&self) -> &Space {
+        self.single_action_space()
+    }
+    fn reset_all(&mut self, seed: Option<u64>) -> Result<(), EnvError> {
+        self.reset(seed).map(|_| ())
+    }
+    fn step_all(&mut self, actions: &[f64]) -> Result<(), EnvError> {
+        self.step(actions).map(|_| ())
+    }
+}
+
+impl<E: Env + 'static> Vectorised for ThreadedVecEnv<E> {
+    fn n(&self) -> usize {
+        self.num_envs()
+    }
+    fn space(&self) -> &Space {
+        self.single_action_space()
+    }
+    fn reset_all(&mut self, seed: Option<u64>) -> Result<(), EnvError> {
+        self.reset(seed).map(|_| ())
+    }
+    fn step_all(&mut self, actions: &[f64]) -> Result<(), EnvError> {
+        self.step(actions).map(|_| ())
+    }
+}
+
+/// Steps `venv` `iters` times with fresh random actions; returns (seconds, sub-env steps).
+fn time_vec(venv: &mut impl Vectorised, rng: &mut EnvRng, iters: u64) -> anyhow::Result<(f64, u64)> {
+    let space = venv.space().clone();
+    let n = space.packed_len();
+    let mut actions = vec![0.0; n * venv.n()];
+    venv.reset_all(Some(0))?;
+    let t0 = Instant::now();
+    for _ in 0..iters {
+        for a in actions.chunks_mut(n) {
+            space.sample_packed(rng, a);
+        }
+        venv.step_all(&actions)?;
+    }
+    Ok((t0.elapsed().as_secs_f64(), iters * venv.n() as u64))
+}
