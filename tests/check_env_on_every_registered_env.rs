@@ -10,7 +10,8 @@ fn every_registered_env_passes_check_env() {
     assert!(reg.specs().len() >= 8, "classic + tabular envs registered");
     for spec in reg.specs() {
         let mut env = make(spec.id).unwrap_or_else(|e| panic!("{}: {e}", spec.id));
-        let errors: Vec<_> = check_env(env.as_mut()).into_iter().filter(|f| f.severity == Severity::Error).collect();
+        let errors: Vec<_> =
+            check_env(env.as_mut()).into_iter().filter(|f| f.severity == Severity::Error).collect();
         assert!(errors.is_empty(), "{}: {errors:#?}", spec.id);
     }
 }

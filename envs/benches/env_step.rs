@@ -7,7 +7,8 @@
 //! - `sync_vs_threaded`: a synthetic env whose step runs `k` dependent multiply-adds
 //!   (k in {0, 1e2, 1e3, 1e4, 1e5}), alone (`work/k`) and in `VecEnv` vs `ThreadedVecEnv` with
 //!   N in {8, 16, 32, 64}, to find the per-step cost above which the threaded env wins.
-//!   Workers: `ALIGNRL_BENCH_WORKERS`, default the number of available CPUs.
+//!   Threads: `ALIGNRL_BENCH_WORKERS`, default the number of available CPUs; spin-wait budget:
+//!   `ALIGNRL_BENCH_SPIN_US` (microseconds), default `ThreadedVecEnv::DEFAULT_SPIN_WAIT`.
 //!
 //! Throughput is reported in sub-env steps (elements) per second. Defaults are short (0.5 s
 //! warm-up, 2 s measurement); override on the command line, e.g.
@@ -97,6 +98,18 @@ fn workers() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |p| p.get()))
 }
 
+/// A threaded vector env with the benchmark's spin-wait setting, and its label.
+fn threaded<E: Env + 'static>(n: usize, make: impl FnMut(usize) -> E) -> (ThreadedVecEnv<E>, String) {
+    let w = workers();
+    let mut venv = ThreadedVecEnv::from_fn(n, w, make).expect("spawn");
+    let mut label = format!("threaded-w{w}");
+    if let Some(us) = std::env::var("ALIGNRL_BENCH_SPIN_US").ok().and_then(|s| s.parse::<u64>().ok()) {
+        venv.set_spin_wait(Duration::from_micros(us));
+        label.push_str(&format!("-spin{us}us"));
+    }
+    (venv, label)
+}
+
 fn vec_cartpole(c: &mut Criterion) {
     let id = "CartPole-v1";
     if let Err(e) = make(id) {
@@ -107,9 +120,8 @@ fn vec_cartpole(c: &mut Criterion) {
     group.throughput(Throughput::Elements(64));
     let mut sync = VecEnv::from_fn(64, |_| make(id).expect("checked above"));
     bench_vector(&mut group, &format!("{id}/64/sync"), &mut sync);
-    let w = workers();
-    let mut threaded = ThreadedVecEnv::from_fn(64, w, |_| make(id).expect("checked above")).expect("spawn");
-    bench_vector(&mut group, &format!("{id}/64/threaded-w{w}"), &mut threaded);
+    let (mut threaded, label) = threaded(64, |_| make(id).expect("checked above"));
+    bench_vector(&mut group, &format!("{id}/64/{label}"), &mut threaded);
     group.finish();
 }
 
@@ -168,7 +180,6 @@ const WORK: [u64; 5] = [0, 100, 1_000, 10_000, 100_000];
 const NUM_ENVS: [usize; 4] = [8, 16, 32, 64];
 
 fn sync_vs_threaded(c: &mut Criterion) {
-    let w = workers();
     let mut group = c.benchmark_group("sync_vs_threaded");
     for k in WORK {
         group.throughput(Throughput::Elements(1));
@@ -188,8 +199,8 @@ fn sync_vs_threaded(c: &mut Criterion) {
             group.throughput(Throughput::Elements(n as u64));
             let mut sync = VecEnv::from_fn(n, |_| Work::new(k));
             bench_vector(&mut group, &format!("sync/k={k}/n={n}"), &mut sync);
-            let mut threaded = ThreadedVecEnv::from_fn(n, w, |_| Work::new(k)).expect("spawn");
-            bench_vector(&mut group, &format!("threaded-w{w}/k={k}/n={n}"), &mut threaded);
+            let (mut threaded, label) = threaded(n, |_| Work::new(k));
+            bench_vector(&mut group, &format!("{label}/k={k}/n={n}"), &mut threaded);
         }
     }
     group.finish();

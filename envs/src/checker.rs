@@ -116,7 +116,10 @@ impl Checker<'_> {
             return false;
         }
         if !self.obs_space.contains_packed(obs) {
-            self.fail(check, format!("{when}: observation {obs:?} is not in the observation space {}", self.obs_space));
+            self.fail(
+                check,
+                format!("{when}: observation {obs:?} is not in the observation space {}", self.obs_space),
+            );
             return false;
         }
         true
@@ -290,7 +293,10 @@ pub fn check_env_with(env: &mut dyn Env, opts: &CheckOptions) -> Vec<CheckFailur
     let mut short = vec![0.0; n + 1];
     let mut info = Info::new();
     if let Err(p) = guarded(|| c.env.reset(Some(0), &mut short, &mut info)) {
-        c.warn("buffer_length", format!("reset with a buffer of {} slots (expected {n}) panicked: {p}", n + 1));
+        c.warn(
+            "buffer_length",
+            format!("reset with a buffer of {} slots (expected {n}) panicked: {p}", n + 1),
+        );
     }
 
     // render must not panic.
@@ -394,7 +400,8 @@ mod tests {
             self.x = rng.random_range(-1.0..1.0);
             if self.bug == Bug::IgnoresSeed {
                 // Draws from a stream the seed does not control.
-                self.unseeded = self.unseeded.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                self.unseeded =
+                    self.unseeded.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 self.x = (self.unseeded >> 11) as f64 / (1u64 << 53) as f64;
             }
             self.t = 0;
@@ -406,7 +413,10 @@ mod tests {
                 if self.bug == Bug::PanicsOnBadAction {
                     panic!("bad action");
                 }
-                return Err(EnvError::InvalidAction { action: action.to_vec(), space: self.act_space.to_string() });
+                return Err(EnvError::InvalidAction {
+                    action: action.to_vec(),
+                    space: self.act_space.to_string(),
+                });
             }
             let noise: f64 = self.rng.rng().random_range(-0.1..0.1);
             self.x += if action[0] == 1.0 { 0.5 } else { -0.5 } + noise;

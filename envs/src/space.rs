@@ -637,7 +637,13 @@ impl fmt::Display for Space {
                     [n] => format!("({n},)"),
                     s => format!("({})", s.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
                 };
-                write!(f, "Box({}, {}, {shape}, {})", fmt_bound(&b.low, b.dtype), fmt_bound(&b.high, b.dtype), b.dtype)
+                write!(
+                    f,
+                    "Box({}, {}, {shape}, {})",
+                    fmt_bound(&b.low, b.dtype),
+                    fmt_bound(&b.high, b.dtype),
+                    b.dtype
+                )
             }
             Space::Discrete(d) if d.start == 0 => write!(f, "Discrete({})", d.n),
             Space::Discrete(d) => write!(f, "Discrete({}, start={})", d.n, d.start),

@@ -295,3 +295,21 @@ fn trap_world_features_and_rewards() {
     assert_eq!(primary_total, 2.0); // from (3,4) down and from (4,3) right
     assert_eq!(trap.render(Some(s0)).lines().next(), Some("@d..."));
 }
+
+/// The embedded copy of Knox's data (`envs/data/knox/`) equals the project's shared copy, where
+/// that exists beside the checkout (it does in CI).
+#[test]
+fn embedded_knox_data_matches_shared_copy() {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/knox");
+    if !shared.exists() {
+        eprintln!("skipped: {} not present", shared.display());
+        return;
+    }
+    for (name, embedded) in [
+        ("delivery_board.json", alignrl_envs::tabular::KNOX_BOARD_JSON),
+        ("delivery_rewards_function.json", alignrl_envs::tabular::KNOX_REWARDS_JSON),
+    ] {
+        let on_disk = std::fs::read_to_string(shared.join(name)).unwrap();
+        assert_eq!(on_disk, embedded, "{name} differs from the shared copy");
+    }
+}

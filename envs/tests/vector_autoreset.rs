@@ -428,6 +428,9 @@ fn stepping_does_not_allocate() {
         &mut ThreadedVecEnv::from_fn(6, 2, |i| Countdown::new(3 + i as u32, i.is_multiple_of(2))).unwrap(),
         "ThreadedVecEnv",
     );
+    let mut spinning = ThreadedVecEnv::from_fn(4, 2, |i| Countdown::new(2 + i as u32, false)).unwrap();
+    spinning.set_spin_wait(std::time::Duration::from_micros(20));
+    assert_steps_allocation_free(&mut spinning, "ThreadedVecEnv with spin-wait");
     assert_steps_allocation_free(&mut VecEnv::from_fn(3, wrapped), "VecEnv of wrapped envs");
     assert_steps_allocation_free(
         &mut ThreadedVecEnv::from_fn(3, 3, wrapped).unwrap(),

@@ -44,7 +44,8 @@ mod tests {
         atomic_write(&p, b"a").unwrap();
         atomic_write(&p, b"bc").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"bc");
-        let names: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> =
+            fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -117,7 +117,16 @@ fn main() -> ExitCode {
         Command::Envs { json } => envs::run(json),
         Command::Check { env, opts, json } => check::run(env.as_deref(), &opts, json),
         Command::Rollout { env, opts, episodes, seed, out, actions, actions_file, json } => {
-            rollout::run(&rollout::RolloutArgs { env, opts, episodes, seed, out, actions, actions_file, json })
+            rollout::run(&rollout::RolloutArgs {
+                env,
+                opts,
+                episodes,
+                seed,
+                out,
+                actions,
+                actions_file,
+                json,
+            })
         }
         Command::Bench { what: BenchCommand::Env { env, opts, steps, num_envs, threads, json } } => {
             bench::env(&env, &opts, steps, num_envs, threads, json)

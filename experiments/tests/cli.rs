@@ -26,7 +26,8 @@ fn envs_json_lists_the_classic_envs_with_spaces() {
     let cartpole = envs.iter().find(|e| e["id"] == "CartPole-v1").expect("CartPole-v1 listed");
     assert_eq!(cartpole["action_space"], "Discrete(2)");
     assert!(cartpole["observation_space"].as_str().unwrap().starts_with("Box("));
-    for id in ["Pendulum-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Acrobot-v1", "DeliveryWorld-v0"] {
+    for id in ["Pendulum-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Acrobot-v1", "DeliveryWorld-v0"]
+    {
         assert!(envs.iter().any(|e| e["id"] == id), "{id} missing");
     }
 }
@@ -45,7 +46,16 @@ fn rollout_is_reproducible_and_writes_csv() {
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().count(), 6);
     assert!(text.starts_with("episode,seed,length,return,terminated,truncated"));
-    let c = stdout_json(&alignrl(&["rollout", "--env", "CartPole-v1", "--episodes", "5", "--seed", "4", "--json"]));
+    let c = stdout_json(&alignrl(&[
+        "rollout",
+        "--env",
+        "CartPole-v1",
+        "--episodes",
+        "5",
+        "--seed",
+        "4",
+        "--json",
+    ]));
     assert_ne!(a["returns"], c["returns"], "different seeds give different rollouts");
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -89,7 +99,9 @@ fn bad_options_name_the_option() {
 #[test]
 fn bench_env_json_reports_steps_per_sec() {
     for extra in [&[][..], &["--num-envs", "4"][..], &["--num-envs", "4", "--threads", "2"][..]] {
-        let out = alignrl(&[&["bench", "env", "--env", "CartPole-v1", "--steps", "2000", "--json"][..], extra].concat());
+        let out = alignrl(
+            &[&["bench", "env", "--env", "CartPole-v1", "--steps", "2000", "--json"][..], extra].concat(),
+        );
         assert!(out.status.success(), "{}", stderr(&out));
         let v = stdout_json(&out);
         assert!(v["steps_per_sec"].as_f64().unwrap() > 0.0);

@@ -45,16 +45,13 @@ use serde_json::Value as Json;
 use super::gridworld::{GridLayout, Move};
 use super::mdp::{MdpError, MdpParts, TabularMdp};
 
-/// Knox et al.'s delivery board (`delivery_board.json`), embedded at compile time.
-pub const KNOX_BOARD_JSON: &str =
-    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/knox/delivery_board.json"));
+/// Knox et al.'s delivery board (`delivery_board.json`), embedded at compile time from
+/// `envs/data/knox/` (a copy of the project's `shared/data/knox/`, checked equal by a test).
+pub const KNOX_BOARD_JSON: &str = include_str!("../../data/knox/delivery_board.json");
 
 /// Knox et al.'s true reward table `[row][col][action]` under the true weights
 /// (`delivery_rewards_function.json`), embedded at compile time.
-pub const KNOX_REWARDS_JSON: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/knox/delivery_rewards_function.json"
-));
+pub const KNOX_REWARDS_JSON: &str = include_str!("../../data/knox/delivery_rewards_function.json");
 
 /// Entity codes of the delivery board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,10 +9,10 @@
 //! Threads, slots and buffers are created once; futex-based mutexes and condvars never allocate,
 //! so neither does a step.
 //!
-//! Waking a parked thread is slow on virtual machines (tens of microseconds when the core is
-//! idle), so both sides first spin for a bounded time ([`ThreadedVecEnv::set_spin_wait`]) on an
-//! atomic flag before parking, and a side only notifies the condition variable when the other one
-//! is actually parked.
+//! A side only notifies a condition variable when the other one is actually parked. Waking a
+//! parked thread is slow on virtual machines (tens of microseconds when its core is idle), so both
+//! sides can first spin on an atomic flag for a bounded time before parking
+//! ([`ThreadedVecEnv::set_spin_wait`]; off by default).
 
 use std::any::Any;
 use std::hint::spin_loop;
@@ -249,9 +249,11 @@ pub struct ThreadedVecEnv<E> {
 }
 
 impl<E: Env + 'static> ThreadedVecEnv<E> {
-    /// Default of [`ThreadedVecEnv::set_spin_wait`]: about the cost of waking a parked thread on
-    /// an idle virtual CPU, so that spinning never costs more than twice what parking would.
-    pub const DEFAULT_SPIN_WAIT: Duration = Duration::from_micros(50);
+    /// Default of [`ThreadedVecEnv::set_spin_wait`]: no spinning. On a machine whose cores are
+    /// shared with other work, spinning steals the time the other threads need (measured on 2
+    /// busy cores: 3 to 6 times slower hand-offs with a 50 µs spin); on dedicated idle cores a
+    /// spin of about the wake-up latency (tens of microseconds) makes hand-offs much cheaper.
+    pub const DEFAULT_SPIN_WAIT: Duration = Duration::ZERO;
 
     /// A threaded vector env over `envs`, split into `num_workers` contiguous chunks of nearly
     /// equal size, stepped by the calling thread and `num_workers - 1` spawned threads (`0` means
@@ -602,8 +604,15 @@ mod tests {
             c.truncate = i.is_multiple_of(3);
             c
         };
-        let mut sync = VecEnv::from_fn(7, make);
-        let mut thr = ThreadedVecEnv::from_fn(7, 3, make).unwrap();
+        for spin in [Duration::ZERO, Duration::from_micros(20)] {
+            let mut thr = ThreadedVecEnv::from_fn(7, 3, make).unwrap();
+            thr.set_spin_wait(spin);
+            assert_eq!(thr.spin_wait(), spin);
+            compare_with_sync(&mut VecEnv::from_fn(7, make), &mut thr);
+        }
+    }
+
+    fn compare_with_sync(sync: &mut VecEnv<Counter>, thr: &mut ThreadedVecEnv<Counter>) {
         assert_eq!(sync.reset(Some(5)).unwrap(), thr.reset(Some(5)).unwrap());
         assert_eq!(sync.infos(), thr.infos());
         let mut actions = vec![0.0; 7];

@@ -14,7 +14,14 @@ use crate::usage;
 /// Measures env steps per second with uniformly random actions (sampled inside the timed loop,
 /// as `env.action_space.sample()` is in Gymnasium's loop). With `num_envs > 1` a vector env steps
 /// all copies per call (`threads > 1`: the threaded vector env); steps are counted per sub-env.
-pub fn env(id: &str, opts: &[String], steps: u64, num_envs: usize, threads: usize, json: bool) -> anyhow::Result<()> {
+pub fn env(
+    id: &str,
+    opts: &[String],
+    steps: u64,
+    num_envs: usize,
+    threads: usize,
+    json: bool,
+) -> anyhow::Result<()> {
     if steps == 0 || num_envs == 0 || threads == 0 {
         return Err(usage("--steps, --num-envs and --threads must be at least 1"));
     }

@@ -1,7 +1,7 @@
 //! `alignrl check`: runs `check_env` on registered environments.
 
-use alignrl_envs::checker::{Severity, check_env};
 use alignrl_envs::Registry;
+use alignrl_envs::checker::{Severity, check_env};
 use serde_json::json;
 
 use crate::commands::make_env;

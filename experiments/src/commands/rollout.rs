@@ -69,7 +69,7 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
             .expect("valid template"),
     );
     let mut results = Vec::with_capacity(episodes);
-    let mut policy_rng = EnvRng::seed_from_u64(args.seed ^ 0x5eed_0f_a11_c0de);
+    let mut policy_rng = EnvRng::seed_from_u64(args.seed ^ 0x5eed_fa11_c0de);
     for k in 0..episodes {
         let seed = (k == 0).then_some(args.seed);
         let ep = run_episode(env.as_mut(), seed, &mut policy_rng, replay.as_deref())?;
@@ -137,7 +137,11 @@ pub fn run_episode(
         info.clear();
         let s = env.step(&action, &mut obs, &mut info).map_err(|e| {
             let msg = format!("step {}: {e}", ep.length);
-            if matches!(e, alignrl_envs::EnvError::InvalidAction { .. }) { usage(msg) } else { anyhow::anyhow!(msg) }
+            if matches!(e, alignrl_envs::EnvError::InvalidAction { .. }) {
+                usage(msg)
+            } else {
+                anyhow::anyhow!(msg)
+            }
         })?;
         ep.ret += s.reward;
         ep.length += 1;
@@ -152,7 +156,12 @@ pub fn run_episode(
 
 /// Parses actions: steps separated by `step_sep` (and newlines), components by `,`. Each step must
 /// have the action space's packed length; membership is checked by the env at step time.
-pub fn parse_actions(text: &str, space: &Space, source: &str, step_sep: char) -> anyhow::Result<Vec<Vec<f64>>> {
+pub fn parse_actions(
+    text: &str,
+    space: &Space,
+    source: &str,
+    step_sep: char,
+) -> anyhow::Result<Vec<Vec<f64>>> {
     let n = space.packed_len();
     let mut out = Vec::new();
     for (i, step) in text.split([step_sep, '\n']).enumerate() {
@@ -160,7 +169,8 @@ pub fn parse_actions(text: &str, space: &Space, source: &str, step_sep: char) ->
         if step.is_empty() || step.starts_with('#') {
             continue;
         }
-        let where_ = if step_sep == '\n' { format!("{source}:{}", i + 1) } else { format!("{source} step {i}") };
+        let where_ =
+            if step_sep == '\n' { format!("{source}:{}", i + 1) } else { format!("{source} step {i}") };
         let a: Vec<f64> = step
             .split(',')
             .map(|c| c.trim().parse::<f64>().map_err(|_| usage(format!("{where_}: {c:?} is not a number"))))
