@@ -229,7 +229,9 @@ mod tests {
             Box::new(crate::wrappers::ClipAction::new(Counter::new(2)).unwrap()),
         ];
         assert!(VecEnv::new(boxed).is_err(), "different action spaces");
-        let venv = VecEnv::from_fn(3, |_| Counter::new(2));
+        let mut venv = VecEnv::from_fn(3, |_| Counter::new(2));
+        let dynamic: &mut dyn VectorEnv = &mut venv; // the trait is object-safe
+        assert_eq!(dynamic.reset(Some(0)).unwrap().len(), 6);
         assert_eq!(venv.name(), "Counter");
         assert_eq!(venv.num_envs(), 3);
         assert_eq!(venv.envs().len(), 3);
