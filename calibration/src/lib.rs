@@ -1,1 +1,20 @@
-//! SE(3) extrinsic calibration (L2Calib): not built yet, see the calibration issues.
+//! alignrl-calibration: SE(3) extrinsic calibration.
+//!
+//! - [`se3`]: SE(3)/SO(3) helpers over nalgebra (exp/log, distances, interpolation, averaging,
+//!   conversions with explicit quaternion conventions).
+//! - [`bingham`]: the Bingham distribution on S³ with the exact normalising constant, its
+//!   gradient, entropy and an exact sampler; [`bingham_burn`] is the batched tensor version.
+//! - [`align`]: timestamp association, Umeyama / SE(3) alignment; [`metrics`]: ATE and RPE as `evo`
+//!   computes them.
+//! - [`handeye`]: classic AX = XB / AX = YB baselines and motion-pair selection; [`imu_odom`]: the
+//!   IMU–odometry rotation solver and time-offset estimate; [`observability`]: degenerate-motion
+//!   checks.
+
+pub mod align;
+pub mod bingham;
+pub mod bingham_burn;
+pub mod handeye;
+pub mod imu_odom;
+pub mod metrics;
+pub mod observability;
+pub mod se3;

@@ -8,6 +8,7 @@
 //! - [`registry`]: `make("CartPole-v1")`, versioned ids, typed options.
 //! - [`checker`]: `check_env`, Gymnasium's environment checker.
 //! - [`classic`]: CartPole, Pendulum, MountainCar, MountainCarContinuous, Acrobot (Gymnasium 1.x).
+//! - [`sensors`]: pose trajectories from files and logs, simulated sensor rigs.
 //! - [`tabular`]: tabular MDPs with exact models: ASCII gridworlds, the delivery world, the trap
 //!   gridworld.
 
@@ -15,6 +16,7 @@ pub mod checker;
 pub mod classic;
 pub mod env;
 pub mod registry;
+pub mod sensors;
 pub mod space;
 pub mod tabular;
 pub mod vector;

@@ -2,8 +2,8 @@
 
 use std::time::Instant;
 
-use alignrl_envs::vector::{ThreadedVecEnv, VecEnv};
-use alignrl_envs::{Env, EnvError, EnvRng, Info, Registry, Space};
+use alignrl_envs::vector::{ThreadedVecEnv, VecEnv, VectorEnv};
+use alignrl_envs::{Env, EnvRng, Info, Registry};
 use rand::SeedableRng;
 use serde_json::json;
 
@@ -73,56 +73,18 @@ pub fn env(
     Ok(())
 }
 
-/// The part of the two vector envs' API the benchmark uses.
-trait Vectorised {
-    fn n(&self) -> usize;
-    fn space(&self) -> &Space;
-    fn reset_all(&mut self, seed: Option<u64>) -> Result<(), EnvError>;
-    fn step_all(&mut self, actions: &[f64]) -> Result<(), EnvError>;
-}
-
-impl<E: Env> Vectorised for VecEnv<E> {
-    fn n(&self) -> usize {
-        self.num_envs()
-    }
-    fn space(&self) -> &Space {
-        self.single_action_space()
-    }
-    fn reset_all(&mut self, seed: Option<u64>) -> Result<(), EnvError> {
-        self.reset(seed).map(|_| ())
-    }
-    fn step_all(&mut self, actions: &[f64]) -> Result<(), EnvError> {
-        self.step(actions).map(|_| ())
-    }
-}
-
-impl<E: Env + 'static> Vectorised for ThreadedVecEnv<E> {
-    fn n(&self) -> usize {
-        self.num_envs()
-    }
-    fn space(&self) -> &Space {
-        self.single_action_space()
-    }
-    fn reset_all(&mut self, seed: Option<u64>) -> Result<(), EnvError> {
-        self.reset(seed).map(|_| ())
-    }
-    fn step_all(&mut self, actions: &[f64]) -> Result<(), EnvError> {
-        self.step(actions).map(|_| ())
-    }
-}
-
 /// Steps `venv` `iters` times with fresh random actions; returns (seconds, sub-env steps).
-fn time_vec(venv: &mut impl Vectorised, rng: &mut EnvRng, iters: u64) -> anyhow::Result<(f64, u64)> {
-    let space = venv.space().clone();
+fn time_vec(venv: &mut impl VectorEnv, rng: &mut EnvRng, iters: u64) -> anyhow::Result<(f64, u64)> {
+    let space = venv.single_action_space().clone();
     let n = space.packed_len();
-    let mut actions = vec![0.0; n * venv.n()];
-    venv.reset_all(Some(0))?;
+    let mut actions = vec![0.0; n * venv.num_envs()];
+    venv.reset(Some(0))?;
     let t0 = Instant::now();
     for _ in 0..iters {
         for a in actions.chunks_mut(n) {
             space.sample_packed(rng, a);
         }
-        venv.step_all(&actions)?;
+        venv.step(&actions)?;
     }
-    Ok((t0.elapsed().as_secs_f64(), iters * venv.n() as u64))
+    Ok((t0.elapsed().as_secs_f64(), iters * venv.num_envs() as u64))
 }

@@ -1,0 +1,1 @@
+//! bingham (in progress).

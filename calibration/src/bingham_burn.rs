@@ -1,0 +1,1 @@
+//! bingham_burn (in progress).

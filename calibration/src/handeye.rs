@@ -1,0 +1,1 @@
+//! handeye (in progress).

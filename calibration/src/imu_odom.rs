@@ -1,0 +1,1 @@
+//! imu_odom (in progress).

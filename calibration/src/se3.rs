@@ -1,0 +1,1 @@
+//! se3 (in progress).
