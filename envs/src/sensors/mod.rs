@@ -14,8 +14,8 @@ pub mod spline;
 
 pub use imu::{ImuConfig, ImuRecording, ImuSample, STANDARD_GRAVITY, simulate_imu};
 pub use sim::{
-    BodyMotionConfig, BodyState, BodyTrajectory, ExcitationProfile, RigidSensorConfig, SensorRecording, SimError,
-    simulate_sensor,
+    BodyMotionConfig, BodyState, BodyTrajectory, ExcitationProfile, RigidSensorConfig, SensorRecording,
+    SimError, simulate_sensor,
 };
 pub use spline::{CubicBSpline, CumulativeSo3Spline, RotationSample, SplineSample};
 
