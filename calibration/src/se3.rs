@@ -602,6 +602,14 @@ mod tests {
         let [r, p, y] = rpy(&q);
         assert!((r - 0.1).abs() < 1e-14 && (p - 0.2).abs() < 1e-14 && (y - 0.3).abs() < 1e-14);
 
+        // Near gimbal lock the angles are ill-conditioned but the rotation must round-trip to
+        // rounding (first case found by proptest: roll from R[2,1], R[2,2] lost 1e-10 here).
+        for (r, p, y) in [(0.0, -1.5707928958747885, 0.831950400886618), (0.3, FRAC_PI_2 - 1e-9, -2.0)] {
+            let q = from_rpy(r, p, y);
+            let [r2, p2, y2] = rpy(&q);
+            assert!(same_rotation(&from_rpy(r2, p2, y2), &q, 1e-14), "{r2} {p2} {y2}");
+        }
+
         // Gimbal lock: pitch = 90°, the rotation survives the round trip.
         let q = from_rpy(0.4, FRAC_PI_2, -0.7);
         let [r, p, y] = rpy(&q);
