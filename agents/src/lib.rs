@@ -12,9 +12,11 @@
 //! - [`rl`]: shared deep-RL pieces: GAE(λ) with truncation bootstrapping and autoreset masks,
 //!   PPO rollout and SAC replay buffers, the PPO loss, Polyak target updates, global grad-norm
 //!   clipping.
+//! - [`ppo`]: PPO (CleanRL's algorithm, discrete and continuous actions) over a vector env.
 
 pub mod backend;
 pub mod distributions;
 pub mod nn;
+pub mod ppo;
 pub mod rl;
 pub mod tabular;

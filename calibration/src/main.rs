@@ -7,7 +7,6 @@
 //! Exit codes: 0 success, 1 I/O failure, 2 bad arguments (never a panic).
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -213,21 +212,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, synced, then renamed.
+/// Writes `bytes` to `path` atomically ([`alignrl_envs::fsio::atomic_write`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).context("output file has no name")?;
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> anyhow::Result<()> {
-        let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    alignrl_envs::fsio::atomic_write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn imu_csv(samples: &[ImuSample]) -> String {

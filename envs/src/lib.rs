@@ -5,6 +5,7 @@
 //! - [`wrappers`]: `TimeLimit`, `RecordEpisodeStatistics`, normalisation, action transforms,
 //!   `FrameStack`, `AuxiliaryReward`.
 //! - [`vector`]: synchronous and threaded vector envs with next-step autoreset.
+//! - [`fsio`]: atomic file writes (temp file + rename), used by every writer.
 //! - [`registry`]: `make("CartPole-v1")`, versioned ids, typed options.
 //! - [`checker`]: `check_env`, Gymnasium's environment checker.
 //! - [`classic`]: CartPole, Pendulum, MountainCar, MountainCarContinuous, Acrobot (Gymnasium 1.x).
@@ -15,6 +16,7 @@
 pub mod checker;
 pub mod classic;
 pub mod env;
+pub mod fsio;
 pub mod registry;
 pub mod sensors;
 pub mod space;

@@ -537,7 +537,7 @@ pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>, SensorIoError
     std::fs::read(path).map_err(|e| SensorIoError::io(path.display().to_string(), e))
 }
 
-/// Writes a whole file.
+/// Writes a whole file atomically ([`crate::fsio::atomic_write`]).
 pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), SensorIoError> {
-    std::fs::write(path, bytes).map_err(|e| SensorIoError::io(path.display().to_string(), e))
+    crate::fsio::atomic_write(path, bytes).map_err(|e| SensorIoError::io(path.display().to_string(), e))
 }

@@ -1,0 +1,565 @@
+//! Proximal Policy Optimisation (Schulman et al. 2017) for discrete and continuous action spaces, in
+//! the shape of CleanRL's `ppo.py`: one training loop, read top to bottom, with the sections "annealing",
+//! "rollout", "bootstrap value" and "optimise".
+//!
+//! - [`PpoConfig`]: the hyperparameters, with CleanRL's CartPole defaults.
+//! - [`train_ppo`]: trains a [`PpoAgent`] on a [`VectorEnv`] (Gymnasium next-step autoreset),
+//!   calling back with [`UpdateStats`] after every update.
+//! - [`PpoAgent`]: separate actor (logits or Gaussian mean, orthogonal gain 0.01) and critic
+//!   (value, gain 1) MLPs, as in CleanRL; [`PpoAgent::act_greedy`] for evaluation.
+//!
+//! The pieces come from [`crate::rl`]: [`RolloutBuffer`] (storage, reset-row masking, GAE,
+//! minibatches), [`ppo_loss()`] and [`clip_grad_norm`]. All randomness (initialisation, action
+//! sampling, minibatch shuffling) is drawn from `Pcg64` streams derived from [`PpoConfig::seed`],
+//! and the environments are reset with that seed, so on the CPU backend the same seed gives
+//! bit-identical losses.
+//!
+//! Action spaces: `Discrete` (a [`Categorical`] policy) and one-dimensional-shape `Box` (a
+//! [`DiagGaussian`] with a state-independent, learned log standard deviation initialised to 0, as
+//! CleanRL's `ppo_continuous_action.py`; the sampled, unclipped action is stored and the env gets it
+//! clipped to the box). CleanRL's observation/reward normalisation wrappers are not applied.
+
+use std::time::Instant;
+
+use alignrl_envs::vector::VectorEnv;
+use alignrl_envs::{EnvError, Space};
+use burn::module::{AutodiffModule, Module, Param};
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+use rand::{RngCore, SeedableRng};
+use rand_pcg::Pcg64;
+
+use crate::distributions::{Categorical, DiagGaussian};
+use crate::nn::{Activation, Mlp, MlpConfig, POLICY_GAIN, VALUE_GAIN};
+use crate::rl::{
+    Minibatch, PpoBatch, PpoLossConfig, RlError, RolloutBuffer, RolloutStep, clip_grad_norm, ppo_loss,
+};
+
+/// PPO hyperparameters. [`Default`] gives CleanRL's `ppo.py` defaults for CartPole-v1.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct PpoConfig {
+    /// Number of parallel sub-envs `N` (must match the vector env).
+    pub num_envs: usize,
+    /// Steps per sub-env per rollout `T` (a rollout holds `N · T` rows).
+    pub num_steps: usize,
+    /// Adam learning rate (the initial one when annealing).
+    pub learning_rate: f64,
+    /// Anneal the learning rate linearly from `learning_rate` towards 0 over the updates.
+    pub anneal_lr: bool,
+    /// Discount factor `γ`.
+    pub gamma: f64,
+    /// GAE parameter `λ`.
+    pub gae_lambda: f64,
+    /// Minibatches per epoch (the minibatch size is `N · T / num_minibatches`).
+    pub num_minibatches: usize,
+    /// Epochs over each rollout.
+    pub update_epochs: usize,
+    /// Standardise the advantages within each minibatch.
+    pub norm_adv: bool,
+    /// Surrogate clipping coefficient `ε`.
+    pub clip_coef: f64,
+    /// Clip the value loss around the old values with `±clip_coef` (CleanRL's `clip_vloss`).
+    pub clip_vloss: bool,
+    /// Entropy bonus coefficient.
+    pub ent_coef: f64,
+    /// Value loss coefficient.
+    pub vf_coef: f64,
+    /// Global gradient-norm clipping threshold.
+    pub max_grad_norm: f64,
+    /// Stop the epochs of an update early once a minibatch's approximate KL exceeds this.
+    pub target_kl: Option<f64>,
+    /// Widths of the hidden layers of both the actor and the critic.
+    pub hidden: Vec<usize>,
+    /// Nonlinearity after each hidden layer.
+    pub activation: Activation,
+    /// Seed of the initialisation, action sampling, shuffling and environment resets.
+    pub seed: u64,
+}
+
+impl Default for PpoConfig {
+    fn default() -> Self {
+        Self {
+            num_envs: 4,
+            num_steps: 128,
+            learning_rate: 2.5e-4,
+            anneal_lr: true,
+            gamma: 0.99,
+            gae_lambda: 0.95,
+            num_minibatches: 4,
+            update_epochs: 4,
+            norm_adv: true,
+            clip_coef: 0.2,
+            clip_vloss: true,
+            ent_coef: 0.01,
+            vf_coef: 0.5,
+            max_grad_norm: 0.5,
+            target_kl: None,
+            hidden: vec![64, 64],
+            activation: Activation::Tanh,
+            seed: 1,
+        }
+    }
+}
+
+impl PpoConfig {
+    /// Rows per rollout, `N · T`.
+    pub fn batch_size(&self) -> usize {
+        self.num_envs * self.num_steps
+    }
+
+    /// Rows per minibatch, `N · T / num_minibatches`.
+    pub fn minibatch_size(&self) -> usize {
+        self.batch_size() / self.num_minibatches.max(1)
+    }
+}
+
+/// What one PPO update did, passed to the `on_update` callback of [`train_ppo`].
+///
+/// The losses and diagnostics are means over all minibatches of the update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateStats {
+    /// Update index, from 1.
+    pub update: usize,
+    /// Environment steps taken so far (all sub-envs, reset steps included), as CleanRL counts.
+    pub global_step: u64,
+    /// Learning rate used in this update.
+    pub learning_rate: f64,
+    /// Episodes that finished during this update's rollout.
+    pub episodes: usize,
+    /// Mean undiscounted return of those episodes (`None` when none finished).
+    pub mean_return: Option<f64>,
+    /// Mean length of those episodes (`None` when none finished).
+    pub mean_length: Option<f64>,
+    /// Clipped surrogate loss.
+    pub policy_loss: f64,
+    /// Value loss (with the ½).
+    pub value_loss: f64,
+    /// Mean policy entropy (nats).
+    pub entropy: f64,
+    /// Approximate KL(π_old ‖ π_new), the "k3" estimator.
+    pub approx_kl: f64,
+    /// Fraction of rows whose ratio was clipped.
+    pub clip_frac: f64,
+    /// `1 − Var(R − V_old) / Var(R)` over the rollout's transitions.
+    pub explained_variance: f64,
+    /// Environment steps per second since training started (wall clock; not deterministic).
+    pub sps: f64,
+}
+
+/// Why [`train_ppo`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PpoError {
+    /// A loss or diagnostic became NaN or infinite.
+    #[error("non-finite {quantity} at global step {step}")]
+    NonFinite {
+        /// The global step of the update.
+        step: u64,
+        /// Which quantity (e.g. `"policy_loss"`).
+        quantity: &'static str,
+    },
+    /// The action space is not supported (only `Discrete` and `Box` are).
+    #[error("unsupported action space {0}: PPO here supports Discrete and Box action spaces")]
+    UnsupportedActionSpace(String),
+    /// An inconsistent configuration.
+    #[error("invalid PPO configuration: {0}")]
+    Config(String),
+    /// The environment failed.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// The rollout buffer rejected its inputs.
+    #[error(transparent)]
+    Rl(#[from] RlError),
+}
+
+/// Separate actor and critic networks, optimised together (as CleanRL's `Agent`).
+#[derive(Module, Debug)]
+pub struct ActorCritic<B: Backend> {
+    /// `obs → logits` (discrete) or `obs → mean` (continuous).
+    pub actor: Mlp<B>,
+    /// `obs → V(obs)`, `[N, 1]`.
+    pub critic: Mlp<B>,
+    /// The state-independent log standard deviation `[D]` of a continuous policy (`None` for a
+    /// discrete one).
+    pub log_std: Option<Param<Tensor<B, 1>>>,
+}
+
+impl<B: Backend> ActorCritic<B> {
+    /// The policy at observations `x` `[N, obs_dim]`.
+    fn policy(&self, x: Tensor<B, 2>) -> Policy<B> {
+        let out = self.actor.forward(x);
+        match &self.log_std {
+            None => Policy::Categorical(Categorical::new(out)),
+            Some(log_std) => Policy::Gaussian(DiagGaussian::with_shared_log_std(out, log_std.val())),
+        }
+    }
+}
+
+/// The action distribution of either kind; actions are `[N, act_dim]` float tensors (a discrete
+/// action is its index, `act_dim = 1`).
+enum Policy<B: Backend> {
+    Categorical(Categorical<B>),
+    Gaussian(DiagGaussian<B>),
+}
+
+impl<B: Backend> Policy<B> {
+    fn sample(&self, rng: &mut Pcg64) -> Tensor<B, 2> {
+        match self {
+            Policy::Categorical(d) => d.sample(rng).unsqueeze_dim::<2>(1).float(),
+            Policy::Gaussian(d) => d.sample(rng),
+        }
+    }
+
+    fn mode(&self) -> Tensor<B, 2> {
+        match self {
+            Policy::Categorical(d) => d.mode().unsqueeze_dim::<2>(1).float(),
+            Policy::Gaussian(d) => d.mode(),
+        }
+    }
+
+    fn log_prob(&self, actions: Tensor<B, 2>) -> Tensor<B, 1> {
+        match self {
+            Policy::Categorical(d) => {
+                let [m, _] = actions.dims();
+                d.log_prob(actions.reshape([m]).int())
+            }
+            Policy::Gaussian(d) => d.log_prob(actions),
+        }
+    }
+
+    fn entropy(&self) -> Tensor<B, 1> {
+        match self {
+            Policy::Categorical(d) => d.entropy(),
+            Policy::Gaussian(d) => d.entropy(),
+        }
+    }
+}
+
+/// How sampled actions map to the env's packed actions.
+#[derive(Debug, Clone, PartialEq)]
+enum ActionMap {
+    /// `Discrete(n, start)`: env action `start + index`.
+    Discrete { n: usize, start: i64 },
+    /// `Box`: env action clipped to `[low, high]`.
+    Box { low: Vec<f64>, high: Vec<f64> },
+}
+
+impl ActionMap {
+    fn of(space: &Space) -> Result<Self, PpoError> {
+        match space {
+            Space::Discrete(d) => Ok(ActionMap::Discrete { n: d.n as usize, start: d.start }),
+            Space::Box(b) if b.shape.len() == 1 => {
+                Ok(ActionMap::Box { low: b.low.clone(), high: b.high.clone() })
+            }
+            other => Err(PpoError::UnsupportedActionSpace(format!("{other:?}"))),
+        }
+    }
+
+    /// Values per action: 1 for `Discrete`, `D` for a `Box`.
+    fn act_dim(&self) -> usize {
+        match self {
+            ActionMap::Discrete { .. } => 1,
+            ActionMap::Box { low, .. } => low.len(),
+        }
+    }
+
+    /// Writes the env's packed action for sampled action `a` (`act_dim` values) into `out`.
+    fn to_env(&self, a: &[f64], out: &mut [f64]) {
+        match self {
+            ActionMap::Discrete { start, .. } => out[0] = a[0] + *start as f64,
+            ActionMap::Box { low, high } => {
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o = a[j].clamp(low[j], high[j]);
+                }
+            }
+        }
+    }
+}
+
+/// A trained PPO agent.
+#[derive(Debug, Clone)]
+pub struct PpoAgent<B: AutodiffBackend> {
+    /// The trained networks.
+    pub model: ActorCritic<B>,
+    inference: ActorCritic<B::InnerBackend>,
+    obs_dim: usize,
+    action_map: ActionMap,
+}
+
+impl<B: AutodiffBackend> PpoAgent<B> {
+    /// The policy's mode for one observation (packed, `obs_dim` values), as the env's packed
+    /// action: `[start + argmax_k logits_k]` for `Discrete`, the mean clipped to the box for `Box`.
+    ///
+    /// # Panics
+    ///
+    /// When `obs` does not have `obs_dim` values.
+    pub fn act_greedy(&self, obs: &[f64]) -> Vec<f64> {
+        assert_eq!(obs.len(), self.obs_dim, "act_greedy: observation length");
+        let device = self.inference.actor.output.weight.val().device();
+        let x = obs_tensor::<B::InnerBackend>(obs, 1, self.obs_dim, &device);
+        let a = floats(self.inference.policy(x).mode());
+        let mut out = vec![0.0; self.action_map.act_dim()];
+        self.action_map.to_env(&a, &mut out);
+        out
+    }
+
+    /// The critic's value of one observation.
+    pub fn value(&self, obs: &[f64]) -> f64 {
+        let device = self.inference.critic.output.weight.val().device();
+        let x = obs_tensor::<B::InnerBackend>(obs, 1, self.obs_dim, &device);
+        self.inference.critic.forward(x).into_scalar().elem::<f64>()
+    }
+}
+
+/// Trains PPO on `venv` for `total_steps / (N · T)` updates (CleanRL's `num_iterations`),
+/// calling `on_update` after each.
+///
+/// # Errors
+///
+/// [`PpoError::NonFinite`] when a loss turns NaN/inf; [`PpoError::UnsupportedActionSpace`] for a
+/// non-`Discrete` action space; [`PpoError::Config`] for a configuration that does not fit `venv`
+/// or gives no update; environment and buffer errors otherwise.
+pub fn train_ppo<B: AutodiffBackend>(
+    venv: &mut impl VectorEnv,
+    cfg: &PpoConfig,
+    total_steps: u64,
+    device: &B::Device,
+    mut on_update: impl FnMut(&UpdateStats),
+) -> Result<PpoAgent<B>, PpoError> {
+    // ---- setup: spaces, sizes, seeds, networks, optimiser ----
+    let n = venv.num_envs();
+    if n != cfg.num_envs {
+        return Err(PpoError::Config(format!("num_envs = {} but the vector env has {n}", cfg.num_envs)));
+    }
+    let action_map = ActionMap::of(venv.single_action_space())?;
+    let act_dim = action_map.act_dim();
+    let d_actor = match action_map {
+        ActionMap::Discrete { n, .. } => n,
+        ActionMap::Box { .. } => act_dim,
+    };
+    let obs_dim = venv.single_observation_space().packed_len();
+    let batch_size = cfg.batch_size() as u64;
+    let minibatch_size = cfg.minibatch_size();
+    if batch_size == 0 || minibatch_size == 0 {
+        return Err(PpoError::Config("num_steps, num_envs and minibatch size must be positive".into()));
+    }
+    let num_iterations = total_steps / batch_size;
+    if num_iterations == 0 {
+        return Err(PpoError::Config(format!("total_steps {total_steps} < one rollout ({batch_size})")));
+    }
+
+    let mut seeds = Pcg64::seed_from_u64(cfg.seed);
+    let mut init_rng = Pcg64::seed_from_u64(seeds.next_u64());
+    let mut action_rng = Pcg64::seed_from_u64(seeds.next_u64());
+    let mut shuffle_rng = Pcg64::seed_from_u64(seeds.next_u64());
+
+    let net = |d_output, gain| {
+        MlpConfig::new(obs_dim, cfg.hidden.clone(), d_output)
+            .with_activation(cfg.activation)
+            .with_output_gain(gain)
+    };
+    let mut model = ActorCritic::<B> {
+        critic: net(1, VALUE_GAIN).init_with_rng(&mut init_rng, device),
+        actor: net(d_actor, POLICY_GAIN).init_with_rng(&mut init_rng, device),
+        log_std: matches!(action_map, ActionMap::Box { .. })
+            .then(|| Param::from_tensor(Tensor::zeros([act_dim], device))),
+    };
+    let mut optim = AdamConfig::new().with_epsilon(1e-5).init::<B, ActorCritic<B>>();
+    let loss_cfg = PpoLossConfig {
+        clip_coef: cfg.clip_coef,
+        value_clip: cfg.clip_vloss.then_some(cfg.clip_coef),
+        vf_coef: cfg.vf_coef,
+        ent_coef: cfg.ent_coef,
+    };
+
+    let mut buf = RolloutBuffer::new(cfg.num_steps, n, obs_dim, act_dim);
+    let mut batch = Minibatch::new(minibatch_size, obs_dim, act_dim);
+    let mut obs: Vec<f64> = venv.reset(Some(cfg.seed))?.to_vec();
+    // Episode bookkeeping (next-step autoreset: the step after a `done` is a reset step).
+    let mut ep_return = vec![0.0f64; n];
+    let mut ep_length = vec![0u64; n];
+    let mut prev_done = vec![false; n];
+    let mut env_actions = vec![0.0f64; n * act_dim];
+
+    let start = Instant::now();
+    let mut global_step = 0u64;
+    for update in 1..=num_iterations as usize {
+        // ---- annealing ----
+        let lr = if cfg.anneal_lr {
+            let frac = 1.0 - (update as f64 - 1.0) / num_iterations as f64;
+            frac * cfg.learning_rate
+        } else {
+            cfg.learning_rate
+        };
+
+        // ---- rollout ----
+        let policy = model.valid();
+        let mut finished: Vec<(f64, u64)> = Vec::new();
+        buf.clear();
+        for _ in 0..cfg.num_steps {
+            global_step += n as u64;
+            let x = obs_tensor::<B::InnerBackend>(&obs, n, obs_dim, device);
+            let dist = policy.policy(x.clone());
+            let action = dist.sample(&mut action_rng);
+            let log_probs = floats(dist.log_prob(action.clone()));
+            let values = floats(policy.critic.forward(x).reshape([n]));
+            let actions = floats(action);
+            for (a, out) in actions.chunks(act_dim).zip(env_actions.chunks_mut(act_dim)) {
+                action_map.to_env(a, out);
+            }
+
+            let step = venv.step(&env_actions)?;
+            buf.push(&RolloutStep {
+                obs: &obs,
+                actions: &actions,
+                log_probs: &log_probs,
+                values: &values,
+                rewards: step.rewards,
+                terminated: step.terminated,
+                truncated: step.truncated,
+            })?;
+            for i in 0..n {
+                if prev_done[i] {
+                    // A reset step: a new episode starts; reward and flags carry nothing.
+                    ep_return[i] = 0.0;
+                    ep_length[i] = 0;
+                    prev_done[i] = false;
+                    continue;
+                }
+                ep_return[i] += step.rewards[i];
+                ep_length[i] += 1;
+                if step.done(i) {
+                    finished.push((ep_return[i], ep_length[i]));
+                    prev_done[i] = true;
+                }
+            }
+            obs.clear();
+            obs.extend_from_slice(step.observations);
+        }
+
+        // ---- bootstrap value ----
+        let x = obs_tensor::<B::InnerBackend>(&obs, n, obs_dim, device);
+        let last_values: Vec<f32> =
+            floats(policy.critic.forward(x).reshape([n])).iter().map(|&v| v as f32).collect();
+        buf.compute_advantages(&last_values, cfg.gamma, cfg.gae_lambda)?;
+
+        // ---- optimise ----
+        // Sums of policy loss, value loss, entropy, approx KL, clip fraction over minibatches.
+        let mut sums = [0.0f64; 5];
+        let mut minibatches = 0usize;
+        'epochs: for _ in 0..cfg.update_epochs {
+            buf.shuffle(&mut shuffle_rng);
+            for mb in 0..buf.num_minibatches(minibatch_size) {
+                buf.gather(buf.minibatch_indices(mb, minibatch_size), cfg.norm_adv, &mut batch);
+                let m = batch.len;
+                let x = Tensor::<B, 2>::from_data(TensorData::new(batch.obs.clone(), [m, obs_dim]), device);
+                let act =
+                    Tensor::<B, 2>::from_data(TensorData::new(batch.actions.clone(), [m, act_dim]), device);
+                let vec1 = |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [m]), device);
+
+                let dist = model.policy(x.clone());
+                let loss = ppo_loss(
+                    PpoBatch {
+                        new_log_probs: dist.log_prob(act),
+                        old_log_probs: vec1(&batch.log_probs),
+                        advantages: vec1(&batch.advantages),
+                        new_values: model.critic.forward(x).reshape([m]),
+                        old_values: vec1(&batch.values),
+                        returns: vec1(&batch.returns),
+                        entropy: dist.entropy(),
+                    },
+                    &loss_cfg,
+                );
+
+                // One host read for all diagnostics, checked before stepping.
+                let parts = Tensor::cat(
+                    vec![
+                        loss.policy_loss.clone().detach(),
+                        loss.value_loss.clone().detach(),
+                        loss.entropy.clone().detach(),
+                        loss.approx_kl.clone(),
+                        loss.clip_fraction.clone(),
+                        loss.total.clone().detach(),
+                    ],
+                    0,
+                );
+                let parts = floats(parts);
+                const NAMES: [&str; 6] =
+                    ["policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac", "total_loss"];
+                if let Some(k) = parts.iter().position(|v| !v.is_finite()) {
+                    return Err(PpoError::NonFinite { step: global_step, quantity: NAMES[k] });
+                }
+                for (s, v) in sums.iter_mut().zip(&parts) {
+                    *s += v;
+                }
+                minibatches += 1;
+
+                let mut grads = GradientsParams::from_grads(loss.total.backward(), &model);
+                let grad_norm = clip_grad_norm(&model, &mut grads, cfg.max_grad_norm);
+                if !grad_norm.is_finite() {
+                    return Err(PpoError::NonFinite { step: global_step, quantity: "grad_norm" });
+                }
+                model = optim.step(lr, model, grads);
+
+                if cfg.target_kl.is_some_and(|t| parts[3] > t) {
+                    break 'epochs;
+                }
+            }
+        }
+
+        // ---- report ----
+        let mean = |s: f64| if minibatches > 0 { s / minibatches as f64 } else { 0.0 };
+        let episodes = finished.len();
+        let avg = |f: &dyn Fn(&(f64, u64)) -> f64| {
+            (episodes > 0).then(|| finished.iter().map(f).sum::<f64>() / episodes as f64)
+        };
+        let stats = UpdateStats {
+            update,
+            global_step,
+            learning_rate: lr,
+            episodes,
+            mean_return: avg(&|e| e.0),
+            mean_length: avg(&|e| e.1 as f64),
+            policy_loss: mean(sums[0]),
+            value_loss: mean(sums[1]),
+            entropy: mean(sums[2]),
+            approx_kl: mean(sums[3]),
+            clip_frac: mean(sums[4]),
+            explained_variance: explained_variance(&buf),
+            sps: global_step as f64 / start.elapsed().as_secs_f64().max(1e-9),
+        };
+        on_update(&stats);
+    }
+
+    let inference = model.valid();
+    Ok(PpoAgent { model, inference, obs_dim, action_map })
+}
+
+/// `1 − Var(R − V) / Var(R)` over the rollout's transitions (NaN when `Var(R) = 0`, as CleanRL).
+fn explained_variance(buf: &RolloutBuffer) -> f64 {
+    let rows: Vec<(f64, f64)> = (0..buf.reset.len())
+        .filter(|&k| !buf.reset[k])
+        .map(|k| (buf.returns[k] as f64, buf.values[k] as f64))
+        .collect();
+    let var = |xs: &mut dyn Iterator<Item = f64>| {
+        let v: Vec<f64> = xs.collect();
+        let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64
+    };
+    let var_r = var(&mut rows.iter().map(|r| r.0));
+    if var_r == 0.0 {
+        return f64::NAN;
+    }
+    1.0 - var(&mut rows.iter().map(|r| r.0 - r.1)) / var_r
+}
+
+/// `rows` packed observations (`f64`, row-major) as a `[rows, obs_dim]` tensor.
+fn obs_tensor<B: Backend>(obs: &[f64], rows: usize, obs_dim: usize, device: &B::Device) -> Tensor<B, 2> {
+    let v: Vec<f32> = obs.iter().map(|&x| x as f32).collect();
+    Tensor::from_data(TensorData::new(v, [rows, obs_dim]), device)
+}
+
+fn floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data().convert::<f64>().to_vec::<f64>().expect("float tensor")
+}
