@@ -13,10 +13,12 @@
 //!   PPO rollout and SAC replay buffers, the PPO loss, Polyak target updates, global grad-norm
 //!   clipping.
 //! - [`ppo`]: PPO (CleanRL's algorithm, discrete and continuous actions) over a vector env.
+//! - [`sac`]: SAC (CleanRL's algorithm: twin Q, tanh-Gaussian actor, tuned temperature) for Box actions.
 
 pub mod backend;
 pub mod distributions;
 pub mod nn;
 pub mod ppo;
 pub mod rl;
+pub mod sac;
 pub mod tabular;

@@ -6,6 +6,8 @@
 
 pub mod commands;
 pub mod io;
+pub mod plot;
+pub mod run_dir;
 
 /// An error caused by the user's input (exit code 2), as opposed to a failure of the run (exit 1).
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use alignrl_experiments::commands::{bench, check, envs, rollout};
+use alignrl_experiments::commands::{bench, check, envs, eval, rollout, train};
 use alignrl_experiments::exit_code;
 use clap::{Parser, Subcommand};
 
@@ -77,6 +77,60 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train an agent (PPO) and write a run directory.
+    ///
+    /// The run directory (default runs/<env>__<algo>__<seed>__<unix time>) gets config.toml (the
+    /// resolved configuration, re-usable with --config), metrics.csv (one row per update),
+    /// summary.json, checkpoints/final.mpk and plots/learning_curve.png. Precedence: defaults,
+    /// then --config, then flags. --json prints summary.json's object. Exits 1 when training
+    /// diverges (NaN/inf; the message names the step and quantity), 2 for bad input.
+    Train {
+        /// Env id, e.g. CartPole-v1 (required unless --config sets `env`).
+        #[arg(long)]
+        env: Option<String>,
+        /// Env option as key=value (repeatable); replaces the config's env_options.
+        #[arg(long = "opt", value_name = "KEY=VALUE")]
+        opts: Vec<String>,
+        /// Algorithm: ppo [default: ppo] (sac is not available yet).
+        #[arg(long)]
+        algo: Option<String>,
+        /// Start from this config.toml (e.g. a previous run's); unknown keys are errors.
+        #[arg(long, value_name = "FILE.toml")]
+        config: Option<PathBuf>,
+        /// Seed of initialisation, sampling and env resets (ppo.seed) [default: 1].
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Environment steps over all sub-envs [default: 500000].
+        #[arg(long)]
+        total_steps: Option<u64>,
+        /// Run directory to create (must not exist or be empty).
+        #[arg(long, value_name = "DIR")]
+        run_dir: Option<PathBuf>,
+        /// cpu or cuda [default: cpu]; cuda needs a binary built with --features cuda.
+        #[arg(long)]
+        device: Option<String>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate a trained run's checkpoint with greedy (mode) actions.
+    ///
+    /// Episode i is reset with seed S+i. --json prints {"mean_return", "std_return", "episodes",
+    /// "seed", "env", "returns": [..]}.
+    Eval {
+        /// The run directory written by `alignrl train`.
+        #[arg(long, value_name = "DIR")]
+        run_dir: PathBuf,
+        /// Number of episodes.
+        #[arg(long, default_value_t = 10)]
+        episodes: usize,
+        /// Seed of the first episode's reset.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -127,6 +181,22 @@ fn main() -> ExitCode {
                 actions_file,
                 json,
             })
+        }
+        Command::Train { env, opts, algo, config, seed, total_steps, run_dir, device, json } => {
+            train::run(&train::TrainArgs {
+                env,
+                opts,
+                algo,
+                config,
+                seed,
+                total_steps,
+                run_dir,
+                device,
+                json,
+            })
+        }
+        Command::Eval { run_dir, episodes, seed, json } => {
+            eval::run(&eval::EvalArgs { run_dir, episodes, seed, json })
         }
         Command::Bench { what: BenchCommand::Env { env, opts, steps, num_envs, threads, json } } => {
             bench::env(&env, &opts, steps, num_envs, threads, json)

@@ -3,7 +3,9 @@
 pub mod bench;
 pub mod check;
 pub mod envs;
+pub mod eval;
 pub mod rollout;
+pub mod train;
 
 use alignrl_envs::{Env, Registry};
 

@@ -1,0 +1,144 @@
+//! SAC end to end on Pendulum-v1: seeded determinism, the Polyak target wiring and a learning smoke
+//! test.
+
+use alignrl_agents::backend::{Cpu, CpuAutodiff};
+use alignrl_agents::sac::{SacAgent, SacConfig, SacStats, TwinQ, train_sac};
+use alignrl_envs::vector::VecEnv;
+use alignrl_envs::{Env, make};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+
+fn vec_env(n: usize) -> VecEnv<Box<dyn Env>> {
+    VecEnv::from_fn(n, |_| make("Pendulum-v1").expect("env is registered"))
+}
+
+fn run(cfg: &SacConfig, total_steps: u64) -> (SacAgent<CpuAutodiff>, Vec<SacStats>) {
+    let mut venv = vec_env(1);
+    let mut stats = Vec::new();
+    let agent =
+        train_sac::<CpuAutodiff>(&mut venv, cfg, total_steps, &Default::default(), |s| stats.push(s.clone()))
+            .expect("training runs");
+    (agent, stats)
+}
+
+/// A small, fast configuration.
+fn small() -> SacConfig {
+    SacConfig {
+        learning_starts: 50,
+        batch_size: 32,
+        hidden: vec![32, 32],
+        log_interval: 50,
+        seed: 3,
+        ..SacConfig::default()
+    }
+}
+
+/// The deterministic parts of a log entry (everything but the wall-clock rate), as bit patterns.
+fn fingerprint(s: &SacStats) -> (u64, u64, usize, Vec<u64>) {
+    let floats = [s.mean_return.unwrap_or(-1.0), s.q_loss, s.actor_loss, s.alpha, s.alpha_loss];
+    (s.global_step, s.updates, s.episodes, floats.iter().map(|v| v.to_bits()).collect())
+}
+
+#[test]
+fn same_seed_gives_bit_identical_stats() {
+    let cfg = small();
+    let (agent_a, a) = run(&cfg, 450);
+    let (agent_b, b) = run(&cfg, 450);
+    assert_eq!(a.len(), 9);
+    assert_eq!(a.iter().map(fingerprint).collect::<Vec<_>>(), b.iter().map(fingerprint).collect::<Vec<_>>());
+    let obs = [0.3, -0.9, 1.5];
+    assert_eq!(agent_a.act_deterministic(&obs), agent_b.act_deterministic(&obs));
+    let last = a.last().unwrap();
+    assert_eq!(last.updates, 450 - 50 + 1);
+    assert!(a.iter().skip(1).all(|s| s.q_loss.is_finite() && s.q_loss > 0.0 && s.alpha > 0.0), "{a:?}");
+    // Episodes of 200 steps finish at steps 200 and 400.
+    assert_eq!(a.iter().map(|s| s.episodes).sum::<usize>(), 2);
+    // The temperature moved from 1 (tuned towards the target entropy).
+    assert_ne!(agent_a.alpha, 1.0);
+    // A different seed gives a different run.
+    let (_, c) = run(&SacConfig { seed: 4, ..cfg }, 450);
+    assert_ne!(fingerprint(&a[8]).3, fingerprint(&c[8]).3);
+}
+
+/// Every float parameter of a module, flattened, in traversal order.
+fn params<M: Module<Cpu>>(m: &M) -> Vec<f32> {
+    struct Collect(Vec<f32>);
+    impl ModuleVisitor<Cpu> for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Cpu, D>>) {
+            self.0.extend(param.val().into_data().to_vec::<f32>().unwrap());
+        }
+    }
+    let mut c = Collect(Vec::new());
+    m.visit(&mut c);
+    c.0
+}
+
+#[test]
+fn one_update_moves_the_targets_by_tau() {
+    use burn::module::AutodiffModule;
+    let cfg = SacConfig { learning_starts: 20, log_interval: 1000, ..small() };
+    // 19 steps: no update, the targets are a copy of the (seeded) initial critics.
+    let (before, stats) = run(&cfg, 19);
+    assert_eq!(stats.last().unwrap().updates, 0);
+    let init: Vec<f32> = params::<TwinQ<Cpu>>(&before.critics.valid());
+    assert_eq!(params(&before.target_critics), init);
+    // 20 steps: exactly one update, then θ' = τ θ + (1 − τ) θ'_init.
+    let (after, stats) = run(&cfg, 20);
+    assert_eq!(stats.last().unwrap().updates, 1);
+    let online = params::<TwinQ<Cpu>>(&after.critics.valid());
+    let target = params(&after.target_critics);
+    assert_ne!(online, init, "the critic update changed the online networks");
+    let tau = cfg.tau as f32;
+    let mut moved = 0;
+    for ((t, o), i) in target.iter().zip(&online).zip(&init) {
+        let expected = tau * o + (1.0 - tau) * i;
+        assert!((t - expected).abs() <= 1e-6 * (1.0 + expected.abs()), "{t} vs {expected}");
+        moved += usize::from(o != i);
+    }
+    assert!(moved > target.len() / 2, "most parameters moved: {moved} of {}", target.len());
+}
+
+#[test]
+#[ignore = "slow: ~174 s at opt-level 1 on 2 shared cores (5000 updates at ~29 updates/s); run with --ignored"]
+fn learns_pendulum() {
+    // A uniformly random policy scores about −1200 per 200-step Pendulum episode (seed 1 measured
+    // −1383/−1368/−1395 over the first 3000 steps). Seed 1 then gave −721 (steps 3–4k), −158 (4–5k)
+    // and −99 (5–6k), and −166 for the deterministic policy; the bar is −600, 600 above random.
+    let cfg = SacConfig { seed: 1, ..SacConfig::default() };
+    let start = std::time::Instant::now();
+    let (agent, stats) = run(&cfg, TOTAL_STEPS);
+    for s in &stats {
+        eprintln!(
+            "step {:5} return {:8.1} q_loss {:8.3} actor_loss {:8.3} alpha {:.4} updates/s {:.1}",
+            s.global_step,
+            s.mean_return.unwrap_or(f64::NAN),
+            s.q_loss,
+            s.actor_loss,
+            s.alpha,
+            s.updates_per_sec
+        );
+    }
+    eprintln!("learns_pendulum: {:.1} s", start.elapsed().as_secs_f64());
+    let last = stats.last().unwrap().mean_return.unwrap();
+    assert!(last > LAST_RETURN_MIN, "mean return of the last episodes {last}");
+    // The deterministic policy from a fixed start.
+    let mut env = make("Pendulum-v1").unwrap();
+    let mut info = Default::default();
+    let mut obs = vec![0.0; 3];
+    let mut total = 0.0;
+    for ep in 0..3 {
+        env.reset(Some(100 + ep), &mut obs, &mut info).unwrap();
+        loop {
+            let action = agent.act_deterministic(&obs);
+            let step = env.step(&action, &mut obs, &mut info).unwrap();
+            total += step.reward;
+            if step.terminated || step.truncated {
+                break;
+            }
+        }
+    }
+    eprintln!("deterministic mean return {:.1}", total / 3.0);
+}
+
+const TOTAL_STEPS: u64 = 6000;
+const LAST_RETURN_MIN: f64 = -600.0;

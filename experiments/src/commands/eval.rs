@@ -1,0 +1,167 @@
+//! `alignrl eval`: loads a run's `config.toml` and checkpoint and runs greedy episodes.
+//!
+//! Episode `i` (from 0) is reset with seed `seed + i`, and the policy's mode is taken at every
+//! step, so the result is a function of the checkpoint and the seed alone. Evaluation always runs
+//! on the CPU backend (a checkpoint trained on CUDA loads there too).
+
+use std::path::{Path, PathBuf};
+
+use alignrl_agents::backend::Cpu;
+use alignrl_agents::distributions::Categorical;
+use alignrl_agents::nn::MlpConfig;
+use alignrl_agents::ppo::ActorCritic;
+use alignrl_envs::{Env, Info, Space};
+use burn::module::{Module, Param};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::{Tensor, TensorData};
+use serde_json::json;
+
+use crate::commands::make_env;
+use crate::io::print_json;
+use crate::run_dir::{RunConfig, RunDir};
+use crate::usage;
+
+/// An episode is cut off after this many steps if the env itself never ends it.
+pub const MAX_EPISODE_STEPS: u64 = 1_000_000;
+
+/// Settings of one `eval` invocation.
+#[derive(Debug, Clone)]
+pub struct EvalArgs {
+    /// The run directory (holds `config.toml` and `checkpoints/final.mpk`).
+    pub run_dir: PathBuf,
+    /// Number of episodes.
+    pub episodes: usize,
+    /// Seed of the first episode's reset.
+    pub seed: u64,
+    /// Print one JSON object on stdout.
+    pub json: bool,
+}
+
+/// Undiscounted returns of `episodes` episodes of `policy` (episode `i` reset with `seed + i`).
+pub fn episode_returns(
+    env: &mut dyn Env,
+    episodes: usize,
+    seed: u64,
+    policy: &mut dyn FnMut(&[f64]) -> Vec<f64>,
+) -> anyhow::Result<Vec<f64>> {
+    let mut obs = vec![0.0; env.observation_space().packed_len()];
+    let mut info = Info::new();
+    let mut returns = Vec::with_capacity(episodes);
+    for i in 0..episodes {
+        info.clear();
+        env.reset(Some(seed.wrapping_add(i as u64)), &mut obs, &mut info)?;
+        let mut ret = 0.0;
+        for _ in 0..MAX_EPISODE_STEPS {
+            let action = policy(&obs);
+            info.clear();
+            let s = env.step(&action, &mut obs, &mut info)?;
+            ret += s.reward;
+            if s.done() {
+                break;
+            }
+        }
+        returns.push(ret);
+    }
+    Ok(returns)
+}
+
+/// Mean and population standard deviation.
+pub fn mean_std(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len().max(1) as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// A PPO actor-critic loaded from a checkpoint, acting greedily as [`alignrl_agents::ppo::PpoAgent::act_greedy`].
+pub struct LoadedPpo {
+    model: ActorCritic<Cpu>,
+    action_space: Space,
+    obs_dim: usize,
+}
+
+impl LoadedPpo {
+    /// Loads `checkpoint` for a network shaped by `cfg` and the env's spaces.
+    pub fn load(cfg: &RunConfig, env: &dyn Env, checkpoint: &Path) -> anyhow::Result<Self> {
+        let device = Default::default();
+        let obs_dim = env.observation_space().packed_len();
+        let action_space = env.action_space().clone();
+        let (d_actor, log_std) = match &action_space {
+            Space::Discrete(d) => (d.n as usize, None),
+            Space::Box(b) if b.shape.len() == 1 => {
+                (b.low.len(), Some(Param::from_tensor(Tensor::<Cpu, 1>::zeros([b.low.len()], &device))))
+            }
+            other => return Err(usage(format!("unsupported action space {other:?} for a PPO checkpoint"))),
+        };
+        let net = |d_out| {
+            MlpConfig::new(obs_dim, cfg.ppo.hidden.clone(), d_out).with_activation(cfg.ppo.activation)
+        };
+        let skeleton =
+            ActorCritic::<Cpu> { actor: net(d_actor).init(&device), critic: net(1).init(&device), log_std };
+        let bytes = std::fs::read(checkpoint)
+            .map_err(|e| usage(format!("cannot read checkpoint {}: {e}", checkpoint.display())))?;
+        let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
+            .load(bytes, &device)
+            .map_err(|e| usage(format!("cannot load checkpoint {}: {e}", checkpoint.display())))?;
+        Ok(Self { model: skeleton.load_record(record), action_space, obs_dim })
+    }
+
+    /// The policy's mode for one observation, as the env's packed action.
+    pub fn act_greedy(&self, obs: &[f64]) -> Vec<f64> {
+        let device = Default::default();
+        let x: Vec<f32> = obs.iter().map(|&v| v as f32).collect();
+        let x = Tensor::<Cpu, 2>::from_data(TensorData::new(x, [1, self.obs_dim]), &device);
+        let out = self.model.actor.forward(x);
+        match &self.action_space {
+            Space::Discrete(d) => {
+                let k =
+                    Categorical::new(out).mode().into_data().convert::<i64>().to_vec::<i64>().expect("ints");
+                vec![(k[0] + d.start) as f64]
+            }
+            Space::Box(b) => {
+                let mean = out.into_data().convert::<f64>().to_vec::<f64>().expect("floats");
+                mean.iter().enumerate().map(|(j, m)| m.clamp(b.low[j], b.high[j])).collect()
+            }
+            _ => unreachable!("checked in load"),
+        }
+    }
+}
+
+/// Runs the command.
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    if args.episodes == 0 {
+        return Err(usage("--episodes must be at least 1"));
+    }
+    let dir = RunDir::new(&args.run_dir);
+    if !dir.config().is_file() {
+        return Err(usage(format!("{} is not a run directory (no config.toml)", args.run_dir.display())));
+    }
+    let cfg = RunConfig::load(&dir.config())?;
+    if cfg.algo != "ppo" {
+        return Err(usage(format!("eval supports ppo runs; this run's algo is {:?}", cfg.algo)));
+    }
+    let mut env = make_env(&cfg.env, &cfg.env_options)?;
+    if !dir.checkpoint().is_file() {
+        return Err(usage(format!(
+            "no checkpoint at {} (did the training finish?)",
+            dir.checkpoint().display()
+        )));
+    }
+    let agent = LoadedPpo::load(&cfg, env.as_ref(), &dir.checkpoint())?;
+    let returns = episode_returns(env.as_mut(), args.episodes, args.seed, &mut |o| agent.act_greedy(o))?;
+    let (mean, std) = mean_std(&returns);
+    if args.json {
+        print_json(&json!({
+            "mean_return": mean,
+            "std_return": std,
+            "episodes": args.episodes,
+            "seed": args.seed,
+            "env": cfg.env,
+            "returns": returns,
+        }));
+    } else {
+        eprintln!("{}: {} greedy episodes from seed {}", cfg.env, args.episodes, args.seed);
+        println!("mean_return {mean:.3} ± {std:.3}");
+    }
+    Ok(())
+}
