@@ -313,7 +313,8 @@ impl<B: AutodiffBackend> PpoAgent<B> {
 }
 
 /// Trains PPO on `venv` for `total_steps / (N · T)` updates (CleanRL's `num_iterations`),
-/// calling `on_update` after each.
+/// calling `on_update` after each with the statistics and the networks as they are after that
+/// update (every loss of the update was finite), so that callers can checkpoint them.
 ///
 /// # Errors
 ///
@@ -325,7 +326,7 @@ pub fn train_ppo<B: AutodiffBackend>(
     cfg: &PpoConfig,
     total_steps: u64,
     device: &B::Device,
-    mut on_update: impl FnMut(&UpdateStats),
+    mut on_update: impl FnMut(&UpdateStats, &ActorCritic<B>),
 ) -> Result<PpoAgent<B>, PpoError> {
     // ---- setup: spaces, sizes, seeds, networks, optimiser ----
     let n = venv.num_envs();
@@ -529,7 +530,7 @@ pub fn train_ppo<B: AutodiffBackend>(
             explained_variance: explained_variance(&buf),
             sps: global_step as f64 / start.elapsed().as_secs_f64().max(1e-9),
         };
-        on_update(&stats);
+        on_update(&stats, &model);
     }
 
     let inference = model.valid();

@@ -16,7 +16,7 @@ fn run(cfg: &PpoConfig, total_steps: u64) -> Vec<UpdateStats> {
 fn run_on(id: &str, cfg: &PpoConfig, total_steps: u64) -> Vec<UpdateStats> {
     let mut venv = vec_env(id, cfg.num_envs);
     let mut stats = Vec::new();
-    train_ppo::<CpuAutodiff>(&mut venv, cfg, total_steps, &Default::default(), |s| stats.push(s.clone()))
+    train_ppo::<CpuAutodiff>(&mut venv, cfg, total_steps, &Default::default(), |s, _| stats.push(s.clone()))
         .expect("training runs");
     stats
 }
@@ -104,7 +104,7 @@ fn continuous_actions_run_deterministically() {
 
     let mut venv = vec_env("Pendulum-v1", cfg.num_envs);
     let agent =
-        train_ppo::<CpuAutodiff>(&mut venv, &cfg, cfg.batch_size() as u64, &Default::default(), |_| {})
+        train_ppo::<CpuAutodiff>(&mut venv, &cfg, cfg.batch_size() as u64, &Default::default(), |_, _| {})
             .unwrap();
     let action = agent.act_greedy(&[1.0, 0.0, 0.0]);
     assert_eq!(action.len(), 1);
@@ -116,7 +116,7 @@ fn greedy_cartpole_action_is_valid() {
     let cfg = PpoConfig { seed: 2, ..PpoConfig::default() };
     let mut venv = vec_env("CartPole-v1", cfg.num_envs);
     let agent =
-        train_ppo::<CpuAutodiff>(&mut venv, &cfg, cfg.batch_size() as u64, &Default::default(), |_| {})
+        train_ppo::<CpuAutodiff>(&mut venv, &cfg, cfg.batch_size() as u64, &Default::default(), |_, _| {})
             .unwrap();
     let action = agent.act_greedy(&[0.0, 0.0, 0.05, 0.0]);
     assert!(action == [0.0] || action == [1.0], "{action:?}");

@@ -6,6 +6,8 @@
 //!   metrics.csv             one row per update, appended and flushed line by line
 //!   summary.json            final mean return, steps, wall time, status (written atomically)
 //!   checkpoints/final.mpk   the trained agent (burn named MessagePack, full precision; atomic)
+//!   checkpoints/latest.mpk  the networks after the most recent `--checkpoint-every` update, kept
+//!                           when training stops on a NaN (the last good checkpoint)
 //!   plots/learning_curve.png
 //! ```
 //!
@@ -36,6 +38,8 @@ pub const METRICS_FILE: &str = "metrics.csv";
 pub const SUMMARY_FILE: &str = "summary.json";
 /// The trained agent's checkpoint, relative to the run directory.
 pub const CHECKPOINT_FILE: &str = "checkpoints/final.mpk";
+/// The periodic checkpoint, relative to the run directory.
+pub const LATEST_CHECKPOINT_FILE: &str = "checkpoints/latest.mpk";
 /// The learning curve plot, relative to the run directory.
 pub const PLOT_FILE: &str = "plots/learning_curve.png";
 
@@ -70,9 +74,17 @@ pub struct RunConfig {
     /// `cpu` or `cuda`.
     #[serde(default)]
     pub device: DeviceKind,
+    /// Updates between two periodic checkpoints (`checkpoints/latest.mpk`, the last good one
+    /// if training later stops on a NaN).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: usize,
     /// The PPO hyperparameters; `ppo.seed` is the run's seed.
     #[serde(default)]
     pub ppo: PpoConfig,
+}
+
+fn default_checkpoint_every() -> usize {
+    20
 }
 
 impl Default for RunConfig {
@@ -83,6 +95,7 @@ impl Default for RunConfig {
             algo: default_algo(),
             total_steps: default_total_steps(),
             device: DeviceKind::Cpu,
+            checkpoint_every: default_checkpoint_every(),
             ppo: PpoConfig::default(),
         }
     }
@@ -107,7 +120,8 @@ fn ppo_keys() -> Vec<String> {
     keys
 }
 
-const TOP_KEYS: [&str; 6] = ["env", "env_options", "algo", "total_steps", "device", "ppo"];
+const TOP_KEYS: [&str; 7] =
+    ["env", "env_options", "algo", "total_steps", "device", "checkpoint_every", "ppo"];
 
 /// The dotted key whose key or value span contains `pos` (innermost), if any. A table's own span
 /// need not cover its body (a `[header]` table), so every table is searched.
@@ -247,6 +261,11 @@ impl RunDir {
     /// `checkpoints/final.mpk`.
     pub fn checkpoint(&self) -> PathBuf {
         self.root.join(CHECKPOINT_FILE)
+    }
+
+    /// `checkpoints/latest.mpk`.
+    pub fn latest_checkpoint(&self) -> PathBuf {
+        self.root.join(LATEST_CHECKPOINT_FILE)
     }
     /// `plots/learning_curve.png`.
     pub fn plot(&self) -> PathBuf {

@@ -208,9 +208,26 @@ fn nan_during_training_exits_1_naming_step_and_quantity() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("non-finite total_loss at global step 512"), "{err}");
+    assert!(err.contains("no checkpoint was written yet"), "{err}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(tmp.join("r/summary.json")).unwrap()).unwrap();
     assert_eq!(summary["status"], "failed");
     assert_eq!(std::fs::read_to_string(tmp.join("r/metrics.csv")).unwrap().lines().count(), 1);
+    std::fs::remove_dir_all(tmp).unwrap();
+}
+
+#[test]
+fn periodic_checkpoints_are_written() {
+    let tmp = scratch("ckpt");
+    let cfg = tmp.join("c.toml");
+    std::fs::write(&cfg, "env = \"CartPole-v1\"\ntotal_steps = 2048\ncheckpoint_every = 3\n").unwrap();
+    let out = alignrl_in(&tmp, &["train", "--config", cfg.to_str().unwrap(), "--run-dir", "r"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let latest = tmp.join("r/checkpoints/latest.mpk");
+    assert!(latest.exists(), "latest.mpk after update 3 of 4");
+    // Update 3's networks differ from the final (update 4) ones.
+    assert_ne!(std::fs::read(&latest).unwrap(), std::fs::read(tmp.join("r/checkpoints/final.mpk")).unwrap());
+    let config = std::fs::read_to_string(tmp.join("r/config.toml")).unwrap();
+    assert!(config.contains("checkpoint_every = 3"), "{config}");
     std::fs::remove_dir_all(tmp).unwrap();
 }

@@ -9,14 +9,14 @@
 //!
 //! A NaN/inf during training ends the run with exit code 1 and a message naming the global step
 //! and the quantity; `metrics.csv`, the plot and a `summary.json` with `"status": "failed"` are
-//! still written. Only the final agent is checkpointed: `train_ppo` does not hand the model to
-//! its per-update callback, so no intermediate checkpoint exists to keep.
+//! still written. Every `checkpoint_every` updates (config key, default 20) the networks are written to
+//! `checkpoints/latest.mpk`; after a NaN that file is the last good checkpoint.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use alignrl_agents::backend::{CpuAutodiff, DeviceKind, probe};
-use alignrl_agents::ppo::{PpoAgent, PpoError, UpdateStats, train_ppo};
+use alignrl_agents::ppo::{ActorCritic, PpoAgent, PpoError, UpdateStats, train_ppo};
 use alignrl_envs::Registry;
 use alignrl_envs::vector::VecEnv;
 use burn::module::Module;
@@ -171,8 +171,17 @@ fn train_on<B: AutodiffBackend>(cfg: &RunConfig, dir: &RunDir, json: bool) -> an
     let mut recent_return: Option<f64> = None;
     let mut write_err: Option<anyhow::Error> = None;
     let device = B::Device::default();
-    let result = train_ppo::<B>(&mut venv, &cfg.ppo, cfg.total_steps, &device, |s| {
+    let mut last_good: Option<usize> = None;
+    let result = train_ppo::<B>(&mut venv, &cfg.ppo, cfg.total_steps, &device, |s, model| {
         let wall = start.elapsed().as_secs_f64();
+        // Periodic checkpoint of the networks after this (finite) update: the last good one is
+        // what a NaN later in the run leaves behind.
+        if write_err.is_none() && s.update % cfg.checkpoint_every.max(1) == 0 {
+            match write_model(model, &dir.latest_checkpoint()) {
+                Ok(()) => last_good = Some(s.update),
+                Err(e) => write_err = Some(e),
+            }
+        }
         if write_err.is_none()
             && let Err(e) = metrics.append(s, wall)
         {
@@ -214,12 +223,19 @@ fn train_on<B: AutodiffBackend>(cfg: &RunConfig, dir: &RunDir, json: bool) -> an
                 "updates": updates,
                 "wall_time_s": wall,
                 "final_mean_return": final_mean_return,
-                "checkpoint": null,
+                "checkpoint": last_good.map(|_| crate::run_dir::LATEST_CHECKPOINT_FILE),
+                "checkpoint_update": last_good,
             });
             atomic_write(&dir.summary(), format!("{summary:#}\n").as_bytes())?;
+            let kept = match last_good {
+                Some(u) => format!(
+                    "the last good checkpoint, after update {u}, is {}",
+                    dir.latest_checkpoint().display()
+                ),
+                None => format!("no checkpoint was written yet (one every {} updates)", cfg.checkpoint_every),
+            };
             let msg = format!(
-                "training stopped: {e} (run dir {}; metrics.csv holds the {updates} finished update(s); \
-                 no checkpoint was written)",
+                "training stopped: {e} (run dir {}; metrics.csv holds the {updates} finished update(s); {kept})",
                 dir.root.display()
             );
             return Err(if is_usage { usage(msg) } else { anyhow::anyhow!(msg) });
@@ -268,8 +284,13 @@ fn train_on<B: AutodiffBackend>(cfg: &RunConfig, dir: &RunDir, json: bool) -> an
 /// Writes the agent's networks to `checkpoints/final.mpk` (burn named MessagePack, full
 /// precision), atomically.
 fn save_checkpoint<B: AutodiffBackend>(agent: &PpoAgent<B>, dir: &RunDir) -> anyhow::Result<()> {
+    write_model(&agent.model, &dir.checkpoint())
+}
+
+/// Encodes `model` (burn named MessagePack, full precision) and writes it to `path` atomically.
+fn write_model<B: AutodiffBackend>(model: &ActorCritic<B>, path: &std::path::Path) -> anyhow::Result<()> {
     let bytes = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
-        .record(agent.model.clone().into_record(), ())
+        .record(model.clone().into_record(), ())
         .map_err(|e| anyhow::anyhow!("cannot encode the checkpoint: {e}"))?;
-    atomic_write(&dir.checkpoint(), &bytes)
+    atomic_write(path, &bytes)
 }
