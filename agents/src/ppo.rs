@@ -30,7 +30,7 @@ use burn::tensor::{ElementConversion, Tensor, TensorData};
 use rand::{RngCore, SeedableRng};
 use rand_pcg::Pcg64;
 
-use crate::distributions::{Categorical, DiagGaussian};
+use crate::distributions::{Categorical, DiagGaussian, tensor_from_f64, tensor_to_f64};
 use crate::nn::{Activation, Mlp, MlpConfig, POLICY_GAIN, VALUE_GAIN};
 use crate::rl::{
     Minibatch, PpoBatch, PpoLossConfig, RlError, RolloutBuffer, RolloutStep, clip_grad_norm, ppo_loss,
@@ -297,8 +297,8 @@ impl<B: AutodiffBackend> PpoAgent<B> {
     pub fn act_greedy(&self, obs: &[f64]) -> Vec<f64> {
         assert_eq!(obs.len(), self.obs_dim, "act_greedy: observation length");
         let device = self.inference.actor.output.weight.val().device();
-        let x = obs_tensor::<B::InnerBackend>(obs, 1, self.obs_dim, &device);
-        let a = floats(self.inference.policy(x).mode());
+        let x = tensor_from_f64::<B::InnerBackend, 2>(obs, [1, self.obs_dim], &device);
+        let a = tensor_to_f64(self.inference.policy(x).mode());
         let mut out = vec![0.0; self.action_map.act_dim()];
         self.action_map.to_env(&a, &mut out);
         out
@@ -307,7 +307,7 @@ impl<B: AutodiffBackend> PpoAgent<B> {
     /// The critic's value of one observation.
     pub fn value(&self, obs: &[f64]) -> f64 {
         let device = self.inference.critic.output.weight.val().device();
-        let x = obs_tensor::<B::InnerBackend>(obs, 1, self.obs_dim, &device);
+        let x = tensor_from_f64::<B::InnerBackend, 2>(obs, [1, self.obs_dim], &device);
         self.inference.critic.forward(x).into_scalar().elem::<f64>()
     }
 }
@@ -400,12 +400,12 @@ pub fn train_ppo<B: AutodiffBackend>(
         buf.clear();
         for _ in 0..cfg.num_steps {
             global_step += n as u64;
-            let x = obs_tensor::<B::InnerBackend>(&obs, n, obs_dim, device);
+            let x = tensor_from_f64::<B::InnerBackend, 2>(&obs, [n, obs_dim], device);
             let dist = policy.policy(x.clone());
             let action = dist.sample(&mut action_rng);
-            let log_probs = floats(dist.log_prob(action.clone()));
-            let values = floats(policy.critic.forward(x).reshape([n]));
-            let actions = floats(action);
+            let log_probs = tensor_to_f64(dist.log_prob(action.clone()));
+            let values = tensor_to_f64(policy.critic.forward(x).reshape([n]));
+            let actions = tensor_to_f64(action);
             for (a, out) in actions.chunks(act_dim).zip(env_actions.chunks_mut(act_dim)) {
                 action_map.to_env(a, out);
             }
@@ -440,9 +440,9 @@ pub fn train_ppo<B: AutodiffBackend>(
         }
 
         // ---- bootstrap value ----
-        let x = obs_tensor::<B::InnerBackend>(&obs, n, obs_dim, device);
+        let x = tensor_from_f64::<B::InnerBackend, 2>(&obs, [n, obs_dim], device);
         let last_values: Vec<f32> =
-            floats(policy.critic.forward(x).reshape([n])).iter().map(|&v| v as f32).collect();
+            tensor_to_f64(policy.critic.forward(x).reshape([n])).iter().map(|&v| v as f32).collect();
         buf.compute_advantages(&last_values, cfg.gamma, cfg.gae_lambda)?;
 
         // ---- optimise ----
@@ -485,7 +485,7 @@ pub fn train_ppo<B: AutodiffBackend>(
                     ],
                     0,
                 );
-                let parts = floats(parts);
+                let parts = tensor_to_f64(parts);
                 const NAMES: [&str; 6] =
                     ["policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac", "total_loss"];
                 if let Some(k) = parts.iter().position(|v| !v.is_finite()) {
@@ -553,14 +553,4 @@ fn explained_variance(buf: &RolloutBuffer) -> f64 {
         return f64::NAN;
     }
     1.0 - var(&mut rows.iter().map(|r| r.0 - r.1)) / var_r
-}
-
-/// `rows` packed observations (`f64`, row-major) as a `[rows, obs_dim]` tensor.
-fn obs_tensor<B: Backend>(obs: &[f64], rows: usize, obs_dim: usize, device: &B::Device) -> Tensor<B, 2> {
-    let v: Vec<f32> = obs.iter().map(|&x| x as f32).collect();
-    Tensor::from_data(TensorData::new(v, [rows, obs_dim]), device)
-}
-
-fn floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().to_vec::<f64>().expect("float tensor")
 }

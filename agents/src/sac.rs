@@ -34,7 +34,7 @@ use burn::tensor::{ElementConversion, Tensor, TensorData};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_pcg::Pcg64;
 
-use crate::distributions::TanhGaussian;
+use crate::distributions::{TanhGaussian, tensor_from_f64, tensor_to_f64};
 use crate::nn::{Activation, Mlp, MlpConfig, POLICY_GAIN, VALUE_GAIN};
 use crate::rl::{ReplayBatch, ReplayBuffer, RlError, polyak_update};
 
@@ -245,8 +245,8 @@ impl<B: AutodiffBackend> SacAgent<B> {
     pub fn act_deterministic(&self, obs: &[f64]) -> Vec<f64> {
         assert_eq!(obs.len(), self.obs_dim, "act_deterministic: observation length");
         let device = self.inference.net.output.weight.val().device();
-        let x = obs_tensor::<B::InnerBackend>(obs, 1, self.obs_dim, &device);
-        let a = floats(self.inference.dist(x, &self.low, &self.high).mode());
+        let x = tensor_from_f64::<B::InnerBackend, 2>(obs, [1, self.obs_dim], &device);
+        let a = tensor_to_f64(self.inference.dist(x, &self.low, &self.high).mode());
         a.iter().zip(&self.low).zip(&self.high).map(|((a, l), h)| a.clamp(*l, *h)).collect()
     }
 
@@ -254,8 +254,8 @@ impl<B: AutodiffBackend> SacAgent<B> {
     pub fn q_values(&self, obs: &[f64], action: &[f64]) -> (f64, f64) {
         let critics = self.critics.valid();
         let device = critics.q1.output.weight.val().device();
-        let x = obs_tensor::<B::InnerBackend>(obs, 1, self.obs_dim, &device);
-        let a = obs_tensor::<B::InnerBackend>(action, 1, action.len(), &device);
+        let x = tensor_from_f64::<B::InnerBackend, 2>(obs, [1, self.obs_dim], &device);
+        let a = tensor_from_f64::<B::InnerBackend, 2>(action, [1, action.len()], &device);
         let (q1, q2) = critics.forward(x, a);
         (q1.into_scalar().elem(), q2.into_scalar().elem())
     }
@@ -355,8 +355,8 @@ pub fn train_sac<B: AutodiffBackend>(
                 *a = action_rng.random_range(low[j]..high[j]);
             }
         } else {
-            let x = obs_tensor::<B::InnerBackend>(&obs, n, obs_dim, device);
-            let a = floats(actor.valid().dist(x, &low, &high).sample(&mut action_rng));
+            let x = tensor_from_f64::<B::InnerBackend, 2>(&obs, [n, obs_dim], device);
+            let a = tensor_to_f64(actor.valid().dist(x, &low, &high).sample(&mut action_rng));
             for (k, (dst, src)) in actions.iter_mut().zip(&a).enumerate() {
                 let j = k % act_dim;
                 *dst = src.clamp(low[j], high[j]);
@@ -456,7 +456,7 @@ pub fn train_sac<B: AutodiffBackend>(
             }
 
             // ---- diagnostics: one host read, checked ----
-            let values = floats(Tensor::cat(parts, 0));
+            let values = tensor_to_f64(Tensor::cat(parts, 0));
             let stride = if cfg.autotune { 2 } else { 1 };
             let q = values[0];
             if !q.is_finite() {
@@ -507,14 +507,4 @@ pub fn train_sac<B: AutodiffBackend>(
 
     let inference = actor.valid();
     Ok(SacAgent { actor, critics, target_critics, alpha, inference, obs_dim, low, high })
-}
-
-/// `rows` packed observations (`f64`, row-major) as a `[rows, cols]` tensor.
-fn obs_tensor<B: Backend>(obs: &[f64], rows: usize, cols: usize, device: &B::Device) -> Tensor<B, 2> {
-    let v: Vec<f32> = obs.iter().map(|&x| x as f32).collect();
-    Tensor::from_data(TensorData::new(v, [rows, cols]), device)
-}
-
-fn floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().to_vec::<f64>().expect("float tensor")
 }

@@ -55,7 +55,7 @@ impl<B: Backend> Categorical<B> {
     pub fn sample(&self, rng: &mut Pcg64) -> Tensor<B, 1, Int> {
         let [n, k] = self.dims();
         let gumbel: Vec<f64> = (0..n * k).map(|_| -(-open_unit(rng).ln()).ln()).collect();
-        let g = tensor_from_f64::<B, 2>(gumbel, [n, k], &self.log_probs.device());
+        let g = tensor_from_f64::<B, 2>(&gumbel, [n, k], &self.log_probs.device());
         (self.log_probs.clone().detach() + g).argmax(1).reshape([n])
     }
 
@@ -82,7 +82,7 @@ mod tests {
 
     fn dist<B: Backend>() -> Categorical<B> {
         let flat: Vec<f64> = LOGITS.iter().flatten().copied().collect();
-        Categorical::new(tensor_from_f64(flat, [3, 4], &Default::default()))
+        Categorical::new(tensor_from_f64(&flat, [3, 4], &Default::default()))
     }
 
     fn ints<B: Backend>(t: Tensor<B, 1, Int>) -> Vec<i64> {

@@ -62,18 +62,23 @@ pub fn gaussian_noise<B: Backend, const D: usize>(
 ) -> Tensor<B, D> {
     let mut z = vec![0.0; shape.iter().product()];
     fill_standard_normal(rng, &mut z);
-    tensor_from_f64(z, shape, device)
+    tensor_from_f64(&z, shape, device)
 }
 
 /// Uploads row-major `f64` values as a float tensor of the given shape (converted to the
 /// backend's float type).
 pub fn tensor_from_f64<B: Backend, const D: usize>(
-    values: Vec<f64>,
+    values: &[f64],
     shape: [usize; D],
     device: &B::Device,
 ) -> Tensor<B, D> {
-    let values: Vec<f32> = values.into_iter().map(|v| v as f32).collect();
+    let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
     Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// Downloads a float tensor as row-major `f64` values.
+pub fn tensor_to_f64<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data().convert::<f64>().to_vec::<f64>().expect("a float tensor converts to f64")
 }
 
 /// `softplus(x) = ln(1 + eˣ)`, computed without overflow as `max(x, 0) + ln(1 + e^(−|x|))`.

@@ -109,7 +109,7 @@ mod tests {
     const X: [[f64; 3]; 2] = [[0.1, 1.0, -3.5], [-2.0, -0.6, 4.01]];
 
     fn t2<B: Backend>(a: [[f64; 3]; 2]) -> Tensor<B, 2> {
-        tensor_from_f64(a.iter().flatten().copied().collect(), [2, 3], &Default::default())
+        tensor_from_f64(&a.iter().flatten().copied().collect::<Vec<f64>>(), [2, 3], &Default::default())
     }
 
     fn host_log_prob(x: &[f64], mu: &[f64], log_std: &[f64]) -> f64 {

@@ -73,8 +73,8 @@ impl<B: Backend> TanhGaussian<B> {
         let bias: Vec<f64> = low.iter().zip(high).map(|(l, h)| 0.5 * (h + l)).collect();
         let log_scale_sum = scale.iter().map(|s| s.ln()).sum();
         self.affine = Some(Affine {
-            scale: tensor_from_f64::<B, 2>(scale, [1, d], &device).expand([n, d]),
-            bias: tensor_from_f64::<B, 2>(bias, [1, d], &device).expand([n, d]),
+            scale: tensor_from_f64::<B, 2>(&scale, [1, d], &device).expand([n, d]),
+            bias: tensor_from_f64::<B, 2>(&bias, [1, d], &device).expand([n, d]),
             log_scale_sum,
         });
         self
@@ -201,13 +201,13 @@ mod tests {
         let n = interior.len();
         let device = Default::default();
         let mut dist = TanhGaussian::<Cpu>::new(
-            tensor_from_f64(vec![mu; n], [n, 1], &device),
-            tensor_from_f64(vec![log_std; n], [n, 1], &device),
+            tensor_from_f64(&vec![mu; n], [n, 1], &device),
+            tensor_from_f64(&vec![log_std; n], [n, 1], &device),
         );
         if let Some((l, hi)) = bounds {
             dist = dist.with_bounds(&[l], &[hi]);
         }
-        let lp = f32s(dist.log_prob(tensor_from_f64(interior, [n, 1], &device)));
+        let lp = f32s(dist.log_prob(tensor_from_f64(&interior, [n, 1], &device)));
         let sum: f64 = lp.iter().enumerate().map(|(j, l)| if j % 2 == 0 { 4.0 } else { 2.0 } * l.exp()).sum();
         sum * h / 3.0
     }
@@ -233,11 +233,11 @@ mod tests {
         let n = eps.len();
         let device = Default::default();
         let dist = TanhGaussian::<Cpu>::with_shared_log_std(
-            tensor_from_f64::<Cpu, 2>(mu.to_vec(), [1, 2], &device).repeat_dim(0, n),
-            tensor_from_f64(log_std.to_vec(), [2], &device),
+            tensor_from_f64::<Cpu, 2>(&mu, [1, 2], &device).repeat_dim(0, n),
+            tensor_from_f64(&log_std, [2], &device),
         )
         .with_bounds(&low, &high);
-        let eps_t = tensor_from_f64(eps.iter().flatten().copied().collect(), [n, 2], &device);
+        let eps_t = tensor_from_f64(&eps.iter().flatten().copied().collect::<Vec<f64>>(), [n, 2], &device);
         let (action, u) = dist.rsample_from_noise(eps_t);
         let lp_u = f32s(dist.log_prob_pre_tanh(u));
         let lp_a = f32s(dist.log_prob(action.clone()));
@@ -276,7 +276,7 @@ mod tests {
             Tensor::zeros([5, 1], &Default::default()),
             Tensor::zeros([5, 1], &Default::default()),
         );
-        let got = f32s(dist.log_abs_det_jacobian(tensor_from_f64(us.to_vec(), [5, 1], &Default::default())));
+        let got = f32s(dist.log_abs_det_jacobian(tensor_from_f64(&us, [5, 1], &Default::default())));
         for (u, g) in us.iter().zip(got) {
             // log(1 − tanh²u) = 2 (ln 2 − |u| − ln(1 + e^(−2|u|))).
             let want = 2.0 * (LN_2 - u.abs() - (-2.0 * u.abs()).exp().ln_1p());
@@ -295,11 +295,12 @@ mod tests {
         let device = Default::default();
         // Each objective gets its own graph: (μ, log σ) leaves → (action, u).
         let forward = || {
-            let mu = tensor_from_f64::<CpuAutodiff, 2>(mu0.to_vec(), [1, 2], &device).require_grad();
-            let log_std = tensor_from_f64::<CpuAutodiff, 1>(ls0.to_vec(), [2], &device).require_grad();
+            let mu = tensor_from_f64::<CpuAutodiff, 2>(&mu0, [1, 2], &device).require_grad();
+            let log_std = tensor_from_f64::<CpuAutodiff, 1>(&ls0, [2], &device).require_grad();
             let dist = TanhGaussian::with_shared_log_std(mu.clone().expand([n, 2]), log_std.clone())
                 .with_bounds(&[-2.0, 0.0], &[3.0, 1.0]);
-            let eps_t = tensor_from_f64(eps.iter().flatten().copied().collect(), [n, 2], &device);
+            let eps_t =
+                tensor_from_f64(&eps.iter().flatten().copied().collect::<Vec<f64>>(), [n, 2], &device);
             let (action, u) = dist.rsample_from_noise(eps_t);
             (mu, log_std, dist, action, u)
         };

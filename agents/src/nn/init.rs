@@ -62,7 +62,7 @@ pub fn orthogonal_linear<B: Backend>(
     let w = orthogonal_matrix(d_input, d_output, gain, rng);
     // nalgebra is column-major: the row-major data of W is that of Wᵀ.
     let row_major: Vec<f64> = w.transpose().as_slice().to_vec();
-    let weight = tensor_from_f64::<B, 2>(row_major, [d_input, d_output], device);
+    let weight = tensor_from_f64::<B, 2>(&row_major, [d_input, d_output], device);
     Linear {
         weight: Param::from_tensor(weight),
         bias: Some(Param::from_tensor(Tensor::zeros([d_output], device))),

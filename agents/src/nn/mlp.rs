@@ -198,7 +198,7 @@ mod tests {
         let device = Default::default();
         let mlp =
             MlpConfig::new(3, vec![8, 8], 1).with_activation(Activation::Elu).init::<CpuAutodiff>(&device);
-        let x = tensor_from_f64::<CpuAutodiff, 2>(vec![0.1, -0.4, 0.9, 1.2, 0.0, -2.0], [2, 3], &device);
+        let x = tensor_from_f64::<CpuAutodiff, 2>(&[0.1, -0.4, 0.9, 1.2, 0.0, -2.0], [2, 3], &device);
         let grads = mlp.forward(x).square().sum().backward();
         for layer in mlp.hidden.iter().chain([&mlp.output]) {
             let g = layer.weight.grad(&grads).expect("weight has a gradient");

@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use serde_json::json;
 
+use crate::commands::eval::mean_std;
 use crate::commands::make_env;
 use crate::io::{atomic_write, print_json};
 use crate::usage;
@@ -187,13 +188,6 @@ pub fn parse_actions(
         return Err(usage(format!("{source}: no actions given")));
     }
     Ok(out)
-}
-
-fn mean_std(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt())
 }
 
 fn write_csv(path: &Path, seed: u64, eps: &[Episode]) -> anyhow::Result<()> {
