@@ -7,6 +7,7 @@
 pub mod commands;
 pub mod io;
 pub mod plot;
+pub mod reproduce;
 pub mod run_dir;
 
 /// An error caused by the user's input (exit code 2), as opposed to a failure of the run (exit 1).

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use alignrl_experiments::commands::{bench, check, envs, eval, rollout, train};
 use alignrl_experiments::exit_code;
+use alignrl_experiments::reproduce;
 use clap::{Parser, Subcommand};
 
 /// alignrl: reinforcement learning for robotics and control, with Gymnasium-style environments.
@@ -136,6 +137,30 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// Run a method's reproduction suite and print its table.
+    ///
+    /// --json prints {"suite", "rows": [{"method", "metric", "value", "seeds", ...settings}]}: one
+    /// row per method × setting × metric. rows.json, rows.csv and PNG plots go to --out (default
+    /// results/<suite>/).
+    Reproduce {
+        #[command(subcommand)]
+        suite: ReproduceSuite,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReproduceSuite {
+    /// Knox et al.: regret vs partial-return preference models on the delivery world and random MDPs.
+    KnoxRegret(reproduce::knox::Args),
+    /// BARFI: learned blending of primary and heuristic rewards (and discount).
+    Barfi(reproduce::barfi::Args),
+    /// PARL / A-PARL vs alternating preference-based reward learning.
+    Parl(reproduce::parl::Args),
+    /// L2Calib's toy target: Bingham-policy bandit PPO on a known rotation/translation.
+    #[command(name = "l2calib-toy")]
+    L2calibToy(reproduce::l2calib_toy::Args),
+    /// Calibration sweep: RL, RL+refinement and hand-eye baselines over noise, motion and initial error.
+    CalibSweep(reproduce::calib_sweep::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -201,6 +226,13 @@ fn main() -> ExitCode {
         Command::Bench { what: BenchCommand::Env { env, opts, steps, num_envs, threads, json } } => {
             bench::env(&env, &opts, steps, num_envs, threads, json)
         }
+        Command::Reproduce { suite } => match suite {
+            ReproduceSuite::KnoxRegret(a) => reproduce::knox::run(&a),
+            ReproduceSuite::Barfi(a) => reproduce::barfi::run(&a),
+            ReproduceSuite::Parl(a) => reproduce::parl::run(&a),
+            ReproduceSuite::L2calibToy(a) => reproduce::l2calib_toy::run(&a),
+            ReproduceSuite::CalibSweep(a) => reproduce::calib_sweep::run(&a),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

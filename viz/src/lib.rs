@@ -1,1 +1,3 @@
-//! Visualisation: rerun recordings and PNG plots (not built yet).
+//! Visualisation: PNG plots ([`plot`]) and rerun recordings.
+
+pub mod plot;
