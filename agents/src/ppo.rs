@@ -19,12 +19,15 @@
 //! CleanRL's `ppo_continuous_action.py`; the sampled, unclipped action is stored and the env gets it
 //! clipped to the box). CleanRL's observation/reward normalisation wrappers are not applied.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use alignrl_envs::vector::VectorEnv;
 use alignrl_envs::{EnvError, Space};
-use burn::module::{AutodiffModule, Module, Param};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use rand::{RngCore, SeedableRng};
@@ -58,8 +61,11 @@ pub struct PpoConfig {
     pub update_epochs: usize,
     /// Standardise the advantages within each minibatch.
     pub norm_adv: bool,
-    /// Surrogate clipping coefficient `ε`.
+    /// Surrogate clipping coefficient `ε` (the initial one when annealing).
     pub clip_coef: f64,
+    /// Anneal the clipping coefficient linearly towards 0 over the updates, as rl-zoo's
+    /// `clip_range: lin_0.2` (the value-loss clip follows it).
+    pub anneal_clip: bool,
     /// Clip the value loss around the old values with `±clip_coef` (CleanRL's `clip_vloss`).
     pub clip_vloss: bool,
     /// Entropy bonus coefficient.
@@ -91,6 +97,7 @@ impl Default for PpoConfig {
             update_epochs: 4,
             norm_adv: true,
             clip_coef: 0.2,
+            anneal_clip: false,
             clip_vloss: true,
             ent_coef: 0.01,
             vf_coef: 0.5,
@@ -113,6 +120,91 @@ impl PpoConfig {
     pub fn minibatch_size(&self) -> usize {
         self.batch_size() / self.num_minibatches.max(1)
     }
+
+    /// The tuned hyperparameters of rl-baselines3-zoo (`hyperparams/ppo.yml`) for a classic env,
+    /// with the env steps rl-zoo trains for, or `None` for an env rl-zoo does not tune.
+    ///
+    /// Translated to CleanRL's names: `n_envs` → `num_envs`, `n_steps` → `num_steps`,
+    /// `batch_size` → `num_minibatches = n_envs · n_steps / batch_size` (SB3's default 64),
+    /// `n_epochs` → `update_epochs`, `lin_x` schedules → `anneal_lr` / `anneal_clip`. SB3 does
+    /// not clip the value loss by default (`clip_vloss = false`), uses no entropy bonus unless
+    /// tuned, and orthogonal initialisation with 64-64 tanh networks, as here. Observation
+    /// normalisation (`normalize: true` in rl-zoo for MountainCar and Acrobot) is not applied.
+    pub fn zoo(env_id: &str) -> Option<(Self, u64)> {
+        let base = Self { clip_vloss: false, ent_coef: 0.0, anneal_lr: false, ..Self::default() };
+        let id = env_id.split('-').next().unwrap_or(env_id);
+        let (cfg, steps) = match id {
+            "CartPole" => (
+                Self {
+                    num_envs: 8,
+                    num_steps: 32,
+                    num_minibatches: 1,
+                    gae_lambda: 0.8,
+                    gamma: 0.98,
+                    update_epochs: 20,
+                    learning_rate: 1e-3,
+                    anneal_lr: true,
+                    anneal_clip: true,
+                    ..base
+                },
+                100_000,
+            ),
+            "MountainCar" => (
+                Self {
+                    num_envs: 16,
+                    num_steps: 16,
+                    num_minibatches: 4,
+                    gae_lambda: 0.98,
+                    update_epochs: 4,
+                    ..base
+                },
+                1_000_000,
+            ),
+            "Acrobot" => (
+                Self {
+                    num_envs: 16,
+                    num_steps: 256,
+                    num_minibatches: 64,
+                    gae_lambda: 0.94,
+                    update_epochs: 4,
+                    ..base
+                },
+                1_000_000,
+            ),
+            "Pendulum" => (
+                Self {
+                    num_envs: 4,
+                    num_steps: 1024,
+                    num_minibatches: 64,
+                    gae_lambda: 0.95,
+                    gamma: 0.9,
+                    update_epochs: 10,
+                    learning_rate: 1e-3,
+                    ..base
+                },
+                100_000,
+            ),
+            "MountainCarContinuous" => (
+                Self {
+                    num_envs: 1,
+                    num_steps: 8,
+                    num_minibatches: 1,
+                    gamma: 0.9999,
+                    learning_rate: 7.77e-5,
+                    ent_coef: 0.00429,
+                    clip_coef: 0.1,
+                    update_epochs: 10,
+                    gae_lambda: 0.9,
+                    max_grad_norm: 5.0,
+                    vf_coef: 0.19,
+                    ..base
+                },
+                20_000,
+            ),
+            _ => return None,
+        };
+        Some((cfg, steps))
+    }
 }
 
 /// What one PPO update did, passed to the `on_update` callback of [`train_ppo`].
@@ -132,6 +224,10 @@ pub struct UpdateStats {
     pub mean_return: Option<f64>,
     /// Mean length of those episodes (`None` when none finished).
     pub mean_length: Option<f64>,
+    /// Return of each of those episodes, in the order they ended.
+    pub episode_returns: Vec<f64>,
+    /// Length of each of those episodes.
+    pub episode_lengths: Vec<u64>,
     /// Clipped surrogate loss.
     pub policy_loss: f64,
     /// Value loss (with the ½).
@@ -171,6 +267,9 @@ pub enum PpoError {
     /// The rollout buffer rejected its inputs.
     #[error(transparent)]
     Rl(#[from] RlError),
+    /// A checkpoint could not be encoded, or does not fit the run it should resume.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
 }
 
 /// Separate actor and critic networks, optimised together (as CleanRL's `Agent`).
@@ -328,6 +427,108 @@ pub fn train_ppo<B: AutodiffBackend>(
     device: &B::Device,
     mut on_update: impl FnMut(&UpdateStats, &ActorCritic<B>),
 ) -> Result<PpoAgent<B>, PpoError> {
+    train_ppo_with(venv, cfg, total_steps, device, None, |s, p| {
+        on_update(s, p.model);
+        ControlFlow::Continue(())
+    })
+}
+
+/// Counters and random-number streams of a PPO run after an update: with the networks, the
+/// optimiser state and the action log they are everything a run needs to continue.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PpoResumeState {
+    /// Updates completed.
+    pub update: usize,
+    /// Environment steps taken (all sub-envs).
+    pub global_step: u64,
+    /// The action-sampling stream.
+    pub action_rng: Pcg64,
+    /// The minibatch-shuffling stream.
+    pub shuffle_rng: Pcg64,
+}
+
+/// A resumable PPO checkpoint: networks and Adam state (burn named MessagePack, full precision),
+/// [`PpoResumeState`], and every packed vector action sent to the environments since the seeded
+/// reset (`global_step · act_dim` values). Environments cannot be serialised in general, so
+/// resuming replays the actions from the seeded reset: environments are deterministic given their
+/// seed and actions (`check_env` verifies it), which restores them, episode statistics included,
+/// exactly, and the continued run is bit-identical to one that never stopped (on the CPU backend).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PpoCheckpoint {
+    /// Counters and RNG streams.
+    pub state: PpoResumeState,
+    /// The [`ActorCritic`] record.
+    pub model: Vec<u8>,
+    /// The optimiser record.
+    pub optimizer: Vec<u8>,
+    /// The action log, packed, `global_step · act_dim` values.
+    pub actions: Vec<f64>,
+}
+
+type PpoOptim<B> = OptimizerAdaptor<Adam, ActorCritic<B>, B>;
+
+/// What [`train_ppo_with`]'s callback sees after an update.
+pub struct PpoProgress<'a, B: AutodiffBackend> {
+    /// The networks after the update.
+    pub model: &'a ActorCritic<B>,
+    optim: &'a PpoOptim<B>,
+    state: PpoResumeState,
+    actions: &'a [f64],
+}
+
+impl<B: AutodiffBackend> PpoProgress<'_, B> {
+    /// Encodes a resumable checkpoint of the run as it is now.
+    ///
+    /// # Errors
+    ///
+    /// [`PpoError::Checkpoint`] when burn's recorder fails.
+    pub fn checkpoint(&self) -> Result<PpoCheckpoint, PpoError> {
+        let rec = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
+        let err = |e: burn::record::RecorderError| PpoError::Checkpoint(e.to_string());
+        let ck = PpoCheckpoint {
+            state: self.state.clone(),
+            model: rec.record(self.model.clone().into_record(), ()).map_err(err)?,
+            optimizer: rec.record(self.optim.to_record(), ()).map_err(err)?,
+            actions: self.actions.to_vec(),
+        };
+        Ok(ck)
+    }
+}
+
+/// Whether every float parameter of `module` is finite.
+pub fn params_finite<B: Backend, M: Module<B>>(module: &M) -> bool {
+    struct Finite(bool);
+    impl<B: Backend> ModuleVisitor<B> for Finite {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if self.0 {
+                let sum: f64 = param.val().abs().sum().into_scalar().elem();
+                self.0 = sum.is_finite();
+            }
+        }
+    }
+    let mut v = Finite(true);
+    module.visit(&mut v);
+    v.0
+}
+
+/// [`train_ppo`] with resuming and early stopping: starts from `resume` when given (replaying its
+/// action log through `venv`, see [`PpoCheckpoint`]), and stops after any update for which
+/// `on_update` returns [`ControlFlow::Break`]. The callback receives a [`PpoProgress`] that can
+/// encode a checkpoint. The returned agent holds the networks after the last update run.
+///
+/// # Errors
+///
+/// As [`train_ppo`], plus [`PpoError::Checkpoint`] for a checkpoint that does not fit the
+/// configuration or the environments, and [`PpoError::NonFinite`] with quantity `parameters`
+/// when an update leaves a non-finite network parameter.
+pub fn train_ppo_with<B: AutodiffBackend>(
+    venv: &mut impl VectorEnv,
+    cfg: &PpoConfig,
+    total_steps: u64,
+    device: &B::Device,
+    resume: Option<&PpoCheckpoint>,
+    mut on_update: impl FnMut(&UpdateStats, &PpoProgress<'_, B>) -> ControlFlow<()>,
+) -> Result<PpoAgent<B>, PpoError> {
     // ---- setup: spaces, sizes, seeds, networks, optimiser ----
     let n = venv.num_envs();
     if n != cfg.num_envs {
@@ -374,6 +575,9 @@ pub fn train_ppo<B: AutodiffBackend>(
         ent_coef: cfg.ent_coef,
     };
 
+    let mut action_log: Vec<f64> = Vec::with_capacity(
+        usize::try_from(num_iterations * batch_size).unwrap_or(0).saturating_mul(act_dim).min(1 << 27),
+    );
     let mut buf = RolloutBuffer::new(cfg.num_steps, n, obs_dim, act_dim);
     let mut batch = Minibatch::new(minibatch_size, obs_dim, act_dim);
     let mut obs: Vec<f64> = venv.reset(Some(cfg.seed))?.to_vec();
@@ -383,16 +587,63 @@ pub fn train_ppo<B: AutodiffBackend>(
     let mut prev_done = vec![false; n];
     let mut env_actions = vec![0.0f64; n * act_dim];
 
-    let start = Instant::now();
     let mut global_step = 0u64;
-    for update in 1..=num_iterations as usize {
-        // ---- annealing ----
-        let lr = if cfg.anneal_lr {
-            let frac = 1.0 - (update as f64 - 1.0) / num_iterations as f64;
-            frac * cfg.learning_rate
-        } else {
-            cfg.learning_rate
+    let mut first_update = 1usize;
+    if let Some(ck) = resume {
+        // ---- resume: networks, optimiser, streams, then replay the actions through the envs ----
+        let rec = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
+        let err = |what: &str, e: burn::record::RecorderError| {
+            PpoError::Checkpoint(format!("{what} does not fit this configuration: {e}"))
         };
+        let model_rec = rec.load(ck.model.clone(), device).map_err(|e| err("the model", e))?;
+        model = model.load_record(model_rec);
+        let optim_rec = rec.load(ck.optimizer.clone(), device).map_err(|e| err("the optimiser state", e))?;
+        optim = optim.load_record(optim_rec);
+        action_rng = ck.state.action_rng.clone();
+        shuffle_rng = ck.state.shuffle_rng.clone();
+        let expected = ck.state.global_step as usize * act_dim;
+        if ck.actions.len() != expected || ck.state.global_step != ck.state.update as u64 * batch_size {
+            return Err(PpoError::Checkpoint(format!(
+                "the action log holds {} values; update {} at step {} with {act_dim} action value(s) \
+                 per step needs {expected}",
+                ck.actions.len(),
+                ck.state.update,
+                ck.state.global_step
+            )));
+        }
+        for chunk in ck.actions.chunks(n * act_dim) {
+            let step = venv.step(chunk)?;
+            for i in 0..n {
+                if prev_done[i] {
+                    ep_return[i] = 0.0;
+                    ep_length[i] = 0;
+                    prev_done[i] = false;
+                    continue;
+                }
+                ep_return[i] += step.rewards[i];
+                ep_length[i] += 1;
+                prev_done[i] = step.done(i);
+            }
+            obs.clear();
+            obs.extend_from_slice(step.observations);
+        }
+        // The buffer marks the first row after a `done` as a reset row, across rollouts.
+        buf.set_prev_done(&prev_done);
+        action_log.extend_from_slice(&ck.actions);
+        global_step = ck.state.global_step;
+        first_update = ck.state.update + 1;
+    }
+
+    let start = Instant::now();
+    let start_step = global_step;
+    let mut last_update = first_update.saturating_sub(1);
+    for update in first_update..=num_iterations as usize {
+        // ---- annealing ----
+        let frac = 1.0 - (update as f64 - 1.0) / num_iterations as f64;
+        let lr = if cfg.anneal_lr { frac * cfg.learning_rate } else { cfg.learning_rate };
+        let clip = if cfg.anneal_clip { frac * cfg.clip_coef } else { cfg.clip_coef };
+        let loss_cfg =
+            PpoLossConfig { clip_coef: clip, value_clip: cfg.clip_vloss.then_some(clip), ..loss_cfg };
 
         // ---- rollout ----
         let policy = model.valid();
@@ -411,6 +662,7 @@ pub fn train_ppo<B: AutodiffBackend>(
             }
 
             let step = venv.step(&env_actions)?;
+            action_log.extend_from_slice(&env_actions);
             buf.push(&RolloutStep {
                 obs: &obs,
                 actions: &actions,
@@ -522,15 +774,40 @@ pub fn train_ppo<B: AutodiffBackend>(
             episodes,
             mean_return: avg(&|e| e.0),
             mean_length: avg(&|e| e.1 as f64),
+            episode_returns: finished.iter().map(|e| e.0).collect(),
+            episode_lengths: finished.iter().map(|e| e.1).collect(),
             policy_loss: mean(sums[0]),
             value_loss: mean(sums[1]),
             entropy: mean(sums[2]),
             approx_kl: mean(sums[3]),
             clip_frac: mean(sums[4]),
             explained_variance: explained_variance(&buf),
-            sps: global_step as f64 / start.elapsed().as_secs_f64().max(1e-9),
+            sps: (global_step - start_step) as f64 / start.elapsed().as_secs_f64().max(1e-9),
         };
-        on_update(&stats, &model);
+        if !params_finite(&model) {
+            return Err(PpoError::NonFinite { step: global_step, quantity: "parameters" });
+        }
+        last_update = update;
+        let progress = PpoProgress {
+            model: &model,
+            optim: &optim,
+            state: PpoResumeState {
+                update,
+                global_step,
+                action_rng: action_rng.clone(),
+                shuffle_rng: shuffle_rng.clone(),
+            },
+            actions: &action_log,
+        };
+        if on_update(&stats, &progress).is_break() {
+            break;
+        }
+    }
+    if last_update == 0 {
+        return Err(PpoError::Config(format!(
+            "nothing to do: the checkpoint is at update {} of {num_iterations}",
+            first_update - 1
+        )));
     }
 
     let inference = model.valid();

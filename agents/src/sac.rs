@@ -23,12 +23,15 @@
 //! `learning_starts` environment steps have been taken (with `N` sub-envs that is one update per
 //! `N` environment steps, as CleanRL).
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use alignrl_envs::vector::VectorEnv;
 use alignrl_envs::{EnvError, Space};
 use burn::module::{AutodiffModule, Module, Param};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use rand::{Rng, RngCore, SeedableRng};
@@ -112,6 +115,35 @@ impl Default for SacConfig {
     }
 }
 
+impl SacConfig {
+    /// The tuned hyperparameters of rl-baselines3-zoo (`hyperparams/sac.yml`, on top of SB3's SAC
+    /// defaults: `learning_starts = 100`, `batch_size = 256`, `tau = 0.005`, `gamma = 0.99`, one
+    /// actor and critic step per env step, automatic `α` starting at 1, 256-256 ReLU networks) for
+    /// a classic env, with the env steps rl-zoo trains for; `None` for an env it does not tune.
+    /// gSDE (`use_sde`, MountainCarContinuous) is not implemented: plain Gaussian exploration.
+    pub fn zoo(env_id: &str) -> Option<(Self, u64)> {
+        let sb3 = Self { learning_starts: 100, policy_lr: 3e-4, q_lr: 3e-4, ..Self::default() };
+        match env_id.split('-').next().unwrap_or(env_id) {
+            "Pendulum" => Some((Self { policy_lr: 1e-3, q_lr: 1e-3, ..sb3 }, 20_000)),
+            "MountainCarContinuous" => Some((
+                Self {
+                    buffer_size: 50_000,
+                    batch_size: 512,
+                    autotune: false,
+                    alpha: 0.1,
+                    gamma: 0.9999,
+                    tau: 0.01,
+                    learning_starts: 0,
+                    hidden: vec![64, 64],
+                    ..sb3
+                },
+                50_000,
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// What one logging interval of [`train_sac`] did. Losses and `α` are means over the interval's
 /// gradient updates (0 when it had none).
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +156,8 @@ pub struct SacStats {
     pub episodes: usize,
     /// Mean undiscounted return of those episodes (`None` when none finished).
     pub mean_return: Option<f64>,
+    /// Return of each episode that ended in the interval, in order.
+    pub episode_returns: Vec<f64>,
     /// Twin critic loss `MSE(Q₁, y) + MSE(Q₂, y)`.
     pub q_loss: f64,
     /// Actor loss `E[α log π(a|s) − min(Q₁, Q₂)(s, a)]`.
@@ -160,6 +194,9 @@ pub enum SacError {
     /// The replay buffer rejected its inputs.
     #[error(transparent)]
     Rl(#[from] RlError),
+    /// A checkpoint could not be encoded, or does not fit the run it should resume.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
 }
 
 /// The squashed-Gaussian policy: `obs → [μ, log σ]` (`2D` outputs), `log σ` squashed into
@@ -276,6 +313,97 @@ pub fn train_sac<B: AutodiffBackend>(
     device: &B::Device,
     mut on_log: impl FnMut(&SacStats),
 ) -> Result<SacAgent<B>, SacError> {
+    train_sac_with(venv, cfg, total_steps, device, None, |s, _| {
+        on_log(s);
+        ControlFlow::Continue(())
+    })
+}
+
+/// Counters and random-number streams of a SAC run at a log point.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SacResumeState {
+    /// Environment steps taken (all sub-envs).
+    pub global_step: u64,
+    /// Gradient updates taken.
+    pub updates: u64,
+    /// The temperature `α` in use.
+    pub alpha: f64,
+    /// The exploration stream.
+    pub action_rng: Pcg64,
+    /// The reparameterisation-noise stream.
+    pub update_rng: Pcg64,
+    /// The replay buffer's sampling stream.
+    pub replay_rng: Pcg64,
+}
+
+/// A resumable SAC checkpoint: the networks, target networks, temperature and the three Adam
+/// states (burn named MessagePack, full precision), [`SacResumeState`], and the log of every
+/// packed vector action. Resuming replays the actions from the seeded reset, which restores the
+/// environments and refills the replay buffer exactly (see [`crate::ppo::PpoCheckpoint`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SacCheckpoint {
+    /// Counters and streams.
+    pub state: SacResumeState,
+    /// Records, in the order actor, critics, target critics, temperature, actor optimiser,
+    /// critic optimiser, temperature optimiser.
+    pub records: Vec<Vec<u8>>,
+    /// The action log, `global_step · act_dim` values.
+    pub actions: Vec<f64>,
+}
+
+/// What [`train_sac_with`]'s callback sees at a log point.
+pub struct SacProgress<'a, B: AutodiffBackend> {
+    /// The actor now.
+    pub actor: &'a Actor<B>,
+    critics: &'a TwinQ<B>,
+    target_critics: &'a TwinQ<B::InnerBackend>,
+    temperature: &'a Temperature<B>,
+    actor_optim: &'a OptimizerAdaptor<Adam, Actor<B>, B>,
+    q_optim: &'a OptimizerAdaptor<Adam, TwinQ<B>, B>,
+    alpha_optim: &'a OptimizerAdaptor<Adam, Temperature<B>, B>,
+    state: SacResumeState,
+    actions: &'a [f64],
+}
+
+impl<B: AutodiffBackend> SacProgress<'_, B> {
+    /// Encodes a resumable checkpoint of the run as it is now.
+    ///
+    /// # Errors
+    ///
+    /// [`SacError::Checkpoint`] when burn's recorder fails.
+    pub fn checkpoint(&self) -> Result<SacCheckpoint, SacError> {
+        let rec = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
+        let e = |e: burn::record::RecorderError| SacError::Checkpoint(e.to_string());
+        Ok(SacCheckpoint {
+            state: self.state.clone(),
+            records: vec![
+                rec.record(self.actor.clone().into_record(), ()).map_err(e)?,
+                rec.record(self.critics.clone().into_record(), ()).map_err(e)?,
+                rec.record(self.target_critics.clone().into_record(), ()).map_err(e)?,
+                rec.record(self.temperature.clone().into_record(), ()).map_err(e)?,
+                rec.record(self.actor_optim.to_record(), ()).map_err(e)?,
+                rec.record(self.q_optim.to_record(), ()).map_err(e)?,
+                rec.record(self.alpha_optim.to_record(), ()).map_err(e)?,
+            ],
+            actions: self.actions.to_vec(),
+        })
+    }
+}
+
+/// [`train_sac`] with resuming and early stopping: starts from `resume` when given, and stops at
+/// any log point for which `on_log` returns [`ControlFlow::Break`].
+///
+/// # Errors
+///
+/// As [`train_sac`], plus [`SacError::Checkpoint`] for a checkpoint that does not fit.
+pub fn train_sac_with<B: AutodiffBackend>(
+    venv: &mut impl VectorEnv,
+    cfg: &SacConfig,
+    total_steps: u64,
+    device: &B::Device,
+    resume: Option<&SacCheckpoint>,
+    mut on_log: impl FnMut(&SacStats, &SacProgress<'_, B>) -> ControlFlow<()>,
+) -> Result<SacAgent<B>, SacError> {
     // ---- setup: spaces, sizes, seeds, networks, optimisers ----
     let n = venv.num_envs();
     let (low, high) = match venv.single_action_space() {
@@ -346,6 +474,69 @@ pub fn train_sac<B: AutodiffBackend>(
     let mut last_log = 0u64;
     let mut updates = 0u64;
     let mut global_step = 0u64;
+    let mut action_log: Vec<f64> =
+        Vec::with_capacity(usize::try_from(total_steps).unwrap_or(0).saturating_mul(act_dim).min(1 << 27));
+
+    if let Some(ck) = resume {
+        // ---- resume: replay the actions (refilling the buffer), then load networks and streams ----
+        let expected = ck.state.global_step as usize * act_dim;
+        if ck.actions.len() != expected || ck.records.len() != 7 {
+            return Err(SacError::Checkpoint(format!(
+                "the action log holds {} values ({} records); step {} with {act_dim} action value(s) \
+                 needs {expected} (7 records)",
+                ck.actions.len(),
+                ck.records.len(),
+                ck.state.global_step
+            )));
+        }
+        for chunk in ck.actions.chunks(n * act_dim) {
+            let step = venv.step(chunk)?;
+            for i in 0..n {
+                if prev_done[i] {
+                    ep_return[i] = 0.0;
+                    prev_done[i] = false;
+                    continue;
+                }
+                ep_return[i] += step.rewards[i];
+                let a = &chunk[i * act_dim..(i + 1) * act_dim];
+                buffer.push(
+                    &obs[i * obs_dim..(i + 1) * obs_dim],
+                    a,
+                    step.rewards[i],
+                    step.observation(i),
+                    step.terminated[i],
+                )?;
+                prev_done[i] = step.done(i);
+            }
+            obs.clear();
+            obs.extend_from_slice(step.observations);
+        }
+        let rec = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
+        let bad = |what: &str, e: burn::record::RecorderError| {
+            SacError::Checkpoint(format!("the {what} does not fit this configuration: {e}"))
+        };
+        let r = &ck.records;
+        actor = actor.load_record(rec.load(r[0].clone(), device).map_err(|e| bad("actor", e))?);
+        critics = critics.load_record(rec.load(r[1].clone(), device).map_err(|e| bad("critics", e))?);
+        target_critics =
+            target_critics.load_record(rec.load(r[2].clone(), device).map_err(|e| bad("target critics", e))?);
+        temperature =
+            temperature.load_record(rec.load(r[3].clone(), device).map_err(|e| bad("temperature", e))?);
+        actor_optim =
+            actor_optim.load_record(rec.load(r[4].clone(), device).map_err(|e| bad("actor optimiser", e))?);
+        q_optim =
+            q_optim.load_record(rec.load(r[5].clone(), device).map_err(|e| bad("critic optimiser", e))?);
+        alpha_optim = alpha_optim
+            .load_record(rec.load(r[6].clone(), device).map_err(|e| bad("temperature optimiser", e))?);
+        alpha = ck.state.alpha;
+        action_rng = ck.state.action_rng.clone();
+        update_rng = ck.state.update_rng.clone();
+        buffer.set_rng(ck.state.replay_rng.clone());
+        action_log.extend_from_slice(&ck.actions);
+        global_step = ck.state.global_step;
+        updates = ck.state.updates;
+        last_log = global_step;
+    }
 
     while global_step < total_steps {
         // ---- act: uniform before learning_starts, then sampled from the policy ----
@@ -365,6 +556,7 @@ pub fn train_sac<B: AutodiffBackend>(
 
         // ---- store: skip reset steps; `terminated` is the done flag ----
         let step = venv.step(&actions)?;
+        action_log.extend_from_slice(&actions);
         global_step += n as u64;
         for i in 0..n {
             if prev_done[i] {
@@ -489,19 +681,40 @@ pub fn train_sac<B: AutodiffBackend>(
                 episodes: finished.len(),
                 mean_return: (!finished.is_empty())
                     .then(|| finished.iter().sum::<f64>() / finished.len() as f64),
+                episode_returns: finished.clone(),
                 q_loss: per(sums[0], interval_updates),
                 actor_loss: per(sums[1], actor_steps),
                 alpha: if interval_updates > 0 { per(sums[2], interval_updates) } else { alpha },
                 alpha_loss: per(sums[3], actor_steps),
                 updates_per_sec: if update_secs > 0.0 { interval_updates as f64 / update_secs } else { 0.0 },
             };
-            on_log(&stats);
             finished.clear();
             sums = [0.0; 4];
             interval_updates = 0;
             actor_steps = 0;
             update_secs = 0.0;
             last_log = global_step;
+            let progress = SacProgress {
+                actor: &actor,
+                critics: &critics,
+                target_critics: &target_critics,
+                temperature: &temperature,
+                actor_optim: &actor_optim,
+                q_optim: &q_optim,
+                alpha_optim: &alpha_optim,
+                state: SacResumeState {
+                    global_step,
+                    updates,
+                    alpha,
+                    action_rng: action_rng.clone(),
+                    update_rng: update_rng.clone(),
+                    replay_rng: buffer.rng().clone(),
+                },
+                actions: &action_log,
+            };
+            if on_log(&stats, &progress).is_break() {
+                break;
+            }
         }
     }
 

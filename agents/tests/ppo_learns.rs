@@ -1,7 +1,9 @@
 //! PPO end to end on CartPole-v1: seeded determinism and a learning smoke test.
 
 use alignrl_agents::backend::CpuAutodiff;
-use alignrl_agents::ppo::{PpoConfig, UpdateStats, train_ppo};
+use std::ops::ControlFlow;
+
+use alignrl_agents::ppo::{PpoCheckpoint, PpoConfig, PpoError, UpdateStats, train_ppo, train_ppo_with};
 use alignrl_envs::vector::VecEnv;
 use alignrl_envs::{Env, make};
 
@@ -120,4 +122,96 @@ fn greedy_cartpole_action_is_valid() {
             .unwrap();
     let action = agent.act_greedy(&[0.0, 0.0, 0.05, 0.0]);
     assert!(action == [0.0] || action == [1.0], "{action:?}");
+}
+
+/// Trains with [`train_ppo_with`], stopping after update `stop_after` (if given) with a
+/// checkpoint, resuming from `resume`.
+fn run_with(
+    id: &str,
+    cfg: &PpoConfig,
+    total_steps: u64,
+    resume: Option<&PpoCheckpoint>,
+    stop_after: Option<usize>,
+) -> (Vec<UpdateStats>, Option<PpoCheckpoint>) {
+    let mut venv = vec_env(id, cfg.num_envs);
+    let mut stats = Vec::new();
+    let mut last = None;
+    train_ppo_with::<CpuAutodiff>(&mut venv, cfg, total_steps, &Default::default(), resume, |s, p| {
+        stats.push(s.clone());
+        if stop_after == Some(s.update) {
+            last = Some(p.checkpoint().expect("checkpoint encodes"));
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .expect("training runs");
+    (stats, last)
+}
+
+#[test]
+fn resume_continues_bit_identically() {
+    // Discrete (CartPole, rl-zoo settings with clip annealing) and continuous (Pendulum) actions;
+    // several stop points, so that some fall right after an episode ended (the rollout buffer must
+    // then mark the first row after the checkpoint as a reset row).
+    for (id, cfg) in [
+        ("CartPole-v1", PpoConfig { seed: 3, ..PpoConfig::zoo("CartPole-v1").unwrap().0 }),
+        ("Pendulum-v1", PpoConfig { num_envs: 2, num_steps: 64, seed: 3, ..PpoConfig::default() }),
+    ] {
+        let total = 6 * cfg.batch_size() as u64;
+        let (straight, _) = run_with(id, &cfg, total, None, None);
+        for stop in [1, 2, 3, 5] {
+            let (first, ck) = run_with(id, &cfg, total, None, Some(stop));
+            let ck = ck.expect("checkpoint at the stop");
+            assert_eq!((first.len(), ck.state.update), (stop, stop));
+            assert_eq!(ck.actions.len(), stop * cfg.batch_size());
+            let (rest, _) = run_with(id, &cfg, total, Some(&ck), None);
+            let resumed: Vec<_> = first.iter().chain(&rest).map(fingerprint).collect();
+            assert_eq!(resumed, straight.iter().map(fingerprint).collect::<Vec<_>>(), "{id} stop {stop}");
+        }
+        // A checkpoint with a corrupted action log is rejected, not replayed.
+        let (_, ck) = run_with(id, &cfg, total, None, Some(1));
+        let mut bad = ck.expect("checkpoint");
+        bad.actions.pop();
+        let mut venv = vec_env(id, cfg.num_envs);
+        let err =
+            train_ppo_with::<CpuAutodiff>(&mut venv, &cfg, total, &Default::default(), Some(&bad), |_, _| {
+                ControlFlow::Continue(())
+            })
+            .expect_err("rejected");
+        assert!(err.to_string().contains("action log"), "{err}");
+    }
+}
+
+#[test]
+fn diverging_parameters_stop_training_naming_the_quantity() {
+    // A learning rate of 1e30 sends the weights to infinity in the first update.
+    let cfg = PpoConfig {
+        num_envs: 2,
+        num_steps: 32,
+        learning_rate: 1e30,
+        anneal_lr: false,
+        ..PpoConfig::default()
+    };
+    let mut venv = vec_env("CartPole-v1", cfg.num_envs);
+    let mut updates = 0;
+    let err = train_ppo::<CpuAutodiff>(
+        &mut venv,
+        &cfg,
+        10 * cfg.batch_size() as u64,
+        &Default::default(),
+        |_, _| updates += 1,
+    )
+    .expect_err("training stops");
+    match err {
+        PpoError::NonFinite { step, quantity } => {
+            assert!(step >= 64, "{step}");
+            assert!(
+                ["parameters", "grad_norm"].contains(&quantity) || quantity.ends_with("loss"),
+                "{quantity}"
+            );
+        }
+        other => panic!("expected NonFinite, got {other}"),
+    }
+    assert!(updates < 10);
 }

@@ -78,12 +78,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Train an agent (PPO) and write a run directory.
+    /// Train an agent (PPO or SAC) and write a run directory.
     ///
-    /// The run directory (default runs/<env>__<algo>__<seed>__<unix time>) gets config.toml (the
-    /// resolved configuration, re-usable with --config), metrics.csv (one row per update),
-    /// summary.json, checkpoints/final.mpk and plots/learning_curve.png. Precedence: defaults,
-    /// then --config, then flags. --json prints summary.json's object. Exits 1 when training
+    /// Defaults come from rl-baselines3-zoo's tuned hyperparameters for the env (CartPole,
+    /// MountainCar, Acrobot, Pendulum, MountainCarContinuous; CleanRL's elsewhere), then --config,
+    /// then flags. The run directory (default runs/<env>__<algo>__<seed>__<unix time>) gets
+    /// config.toml (the resolved configuration, re-usable with --config), metrics.csv (one row per
+    /// PPO update or SAC log interval), episodes.csv (episode,step,wall_time_s,return,length),
+    /// summary.json, checkpoints/final.mpk, checkpoints/latest.mpk and checkpoints/resume/ every
+    /// checkpoint_every updates, and plots/learning_curve.png.
+    ///
+    /// --json prints summary.json's object: {"status" ("completed", "stopped" or "failed"), "env",
+    /// "algo", "seed", "device", "steps", "updates" (PPO) or "logs" (SAC), "episodes",
+    /// "wall_time_s", "final_mean_return", "reward_threshold", "threshold_reached" ({"step",
+    /// "wall_time_s", "window": 20} when the mean of 20 consecutive training episodes first
+    /// reached the env's reward threshold, else null), "final_eval" ({"episodes", "seed",
+    /// "mean_return", "std_return", "returns"}), "checkpoint", "run_dir"}. Exits 1 when training
     /// diverges (NaN/inf; the message names the step and quantity), 2 for bad input.
     Train {
         /// Env id, e.g. CartPole-v1 (required unless --config sets `env`).
@@ -92,16 +102,16 @@ enum Command {
         /// Env option as key=value (repeatable); replaces the config's env_options.
         #[arg(long = "opt", value_name = "KEY=VALUE")]
         opts: Vec<String>,
-        /// Algorithm: ppo [default: ppo] (sac is not available yet).
+        /// Algorithm: ppo or sac [default: ppo]. SAC needs a bounded Box action space.
         #[arg(long)]
         algo: Option<String>,
         /// Start from this config.toml (e.g. a previous run's); unknown keys are errors.
         #[arg(long, value_name = "FILE.toml")]
         config: Option<PathBuf>,
-        /// Seed of initialisation, sampling and env resets (ppo.seed) [default: 1].
+        /// Seed of initialisation, sampling and env resets (ppo.seed or sac.seed) [default: 1].
         #[arg(long)]
         seed: Option<u64>,
-        /// Environment steps over all sub-envs [default: 500000].
+        /// Environment steps over all sub-envs [default: rl-zoo's for the env, else 500000].
         #[arg(long)]
         total_steps: Option<u64>,
         /// Run directory to create (must not exist or be empty).
@@ -110,6 +120,14 @@ enum Command {
         /// cpu or cuda [default: cpu]; cuda needs a binary built with --features cuda.
         #[arg(long)]
         device: Option<String>,
+        /// Continue the run in DIR from its latest resumable checkpoint (bit-identical to a run
+        /// that never stopped); only --total-steps, --device and --stop-after may be added.
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
+        /// End this invocation after K updates (PPO) or log intervals (SAC) with a resumable
+        /// checkpoint (summary status "stopped").
+        #[arg(long, value_name = "K")]
+        stop_after: Option<usize>,
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -207,19 +225,31 @@ fn main() -> ExitCode {
                 json,
             })
         }
-        Command::Train { env, opts, algo, config, seed, total_steps, run_dir, device, json } => {
-            train::run(&train::TrainArgs {
-                env,
-                opts,
-                algo,
-                config,
-                seed,
-                total_steps,
-                run_dir,
-                device,
-                json,
-            })
-        }
+        Command::Train {
+            env,
+            opts,
+            algo,
+            config,
+            seed,
+            total_steps,
+            run_dir,
+            device,
+            resume,
+            stop_after,
+            json,
+        } => train::run(&train::TrainArgs {
+            env,
+            opts,
+            algo,
+            config,
+            seed,
+            total_steps,
+            run_dir,
+            device,
+            resume,
+            stop_after,
+            json,
+        }),
         Command::Eval { run_dir, episodes, seed, json } => {
             eval::run(&eval::EvalArgs { run_dir, episodes, seed, json })
         }

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use alignrl_agents::backend::DeviceKind;
 use alignrl_agents::ppo::{PpoConfig, UpdateStats};
+use alignrl_agents::sac::{SacConfig, SacStats};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use toml::de::{DeTable, DeValue};
@@ -40,10 +41,20 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub const CHECKPOINT_FILE: &str = "checkpoints/final.mpk";
 /// The periodic checkpoint, relative to the run directory.
 pub const LATEST_CHECKPOINT_FILE: &str = "checkpoints/latest.mpk";
+/// The folder of resumable checkpoints (`update_<k>/` folders and a `LATEST` pointer file).
+pub const RESUME_DIR: &str = "checkpoints/resume";
+/// One row per finished training episode.
+pub const EPISODES_FILE: &str = "episodes.csv";
+/// The header of `episodes.csv`.
+pub const EPISODES_HEADER: &str = "episode,step,wall_time_s,return,length";
 /// The learning curve plot, relative to the run directory.
 pub const PLOT_FILE: &str = "plots/learning_curve.png";
 
-/// The header of `metrics.csv`.
+/// The header of a SAC run's `metrics.csv` (one row per log interval).
+pub const SAC_METRICS_HEADER: &str = "log,step,wall_time_s,updates,episodes,episode_return_mean,q_loss,\
+actor_loss,alpha,alpha_loss,updates_per_sec";
+
+/// The header of a PPO run's `metrics.csv`.
 pub const METRICS_HEADER: &str = "update,step,wall_time_s,episodes,episode_return_mean,episode_length_mean,\
 policy_loss,value_loss,entropy,approx_kl,clip_frac,explained_variance,learning_rate,sps";
 
@@ -65,7 +76,7 @@ pub struct RunConfig {
     /// Env options as `key=value` strings (as `--opt`).
     #[serde(default)]
     pub env_options: Vec<String>,
-    /// The algorithm (`ppo`).
+    /// The algorithm (`ppo` or `sac`).
     #[serde(default = "default_algo")]
     pub algo: String,
     /// Environment steps to train for (all sub-envs).
@@ -78,9 +89,13 @@ pub struct RunConfig {
     /// if training later stops on a NaN).
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: usize,
-    /// The PPO hyperparameters; `ppo.seed` is the run's seed.
+    /// The PPO hyperparameters; `ppo.seed` is a PPO run's seed.
     #[serde(default)]
     pub ppo: PpoConfig,
+    /// The SAC hyperparameters; `sac.seed` is a SAC run's seed. A SAC run checkpoints every
+    /// `checkpoint_every` log intervals (`sac.log_interval` env steps each).
+    #[serde(default)]
+    pub sac: SacConfig,
 }
 
 fn default_checkpoint_every() -> usize {
@@ -97,6 +112,7 @@ impl Default for RunConfig {
             device: DeviceKind::Cpu,
             checkpoint_every: default_checkpoint_every(),
             ppo: PpoConfig::default(),
+            sac: SacConfig::default(),
         }
     }
 }
@@ -106,12 +122,15 @@ fn line_of(text: &str, pos: usize) -> usize {
     text[..pos.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
-/// The keys a [`PpoConfig`] table accepts (from serialising the default, plus the optional ones
+/// The keys a hyperparameter table accepts (from serialising the default, plus the optional ones
 /// that a `None` leaves out).
-fn ppo_keys() -> Vec<String> {
-    let table = toml::Table::try_from(PpoConfig::default()).expect("PpoConfig serialises");
+fn section_keys(section: &str) -> Vec<String> {
+    let (table, optional): (toml::Table, &[&str]) = match section {
+        "ppo" => (toml::Table::try_from(PpoConfig::default()).expect("serialises"), &["target_kl"]),
+        _ => (toml::Table::try_from(SacConfig::default()).expect("serialises"), &["target_entropy"]),
+    };
     let mut keys: Vec<String> = table.keys().cloned().collect();
-    for optional in ["target_kl"] {
+    for &optional in optional {
         if !keys.iter().any(|k| k == optional) {
             keys.push(optional.into());
         }
@@ -120,8 +139,8 @@ fn ppo_keys() -> Vec<String> {
     keys
 }
 
-const TOP_KEYS: [&str; 7] =
-    ["env", "env_options", "algo", "total_steps", "device", "checkpoint_every", "ppo"];
+const TOP_KEYS: [&str; 8] =
+    ["env", "env_options", "algo", "total_steps", "device", "checkpoint_every", "ppo", "sac"];
 
 /// The dotted key whose key or value span contains `pos` (innermost), if any. A table's own span
 /// need not cover its body (a `[header]` table), so every table is searched.
@@ -162,14 +181,14 @@ impl RunConfig {
                     TOP_KEYS.join(", ")
                 )));
             }
-            if key == "ppo"
-                && let DeValue::Table(ppo) = v.get_ref()
+            if (key == "ppo" || key == "sac")
+                && let DeValue::Table(section) = v.get_ref()
             {
-                let known = ppo_keys();
-                for (pk, _) in ppo.iter() {
+                let known = section_keys(key);
+                for (pk, _) in section.iter() {
                     if !known.iter().any(|n| n == pk.get_ref().as_ref()) {
                         return Err(usage(format!(
-                            "{origin}:{}: unknown key `ppo.{}` (known keys: {})",
+                            "{origin}:{}: unknown key `{key}.{}` (known keys: {})",
                             line_of(text, pk.span().start),
                             pk.get_ref(),
                             known.join(", ")
@@ -186,6 +205,61 @@ impl RunConfig {
             let key = key.map(|k| format!(" key `{k}`:")).unwrap_or_default();
             usage(format!("{origin}:{line}:{key} {}", e.message().trim()))
         })
+    }
+
+    /// The defaults for `env` and `algo`: rl-baselines3-zoo's tuned hyperparameters and
+    /// training length where rl-zoo has them ([`PpoConfig::zoo`], [`SacConfig::zoo`]), else
+    /// CleanRL's defaults and 500k steps.
+    pub fn for_env(env: &str, algo: &str) -> Self {
+        let mut cfg = Self { env: env.to_string(), algo: algo.to_string(), ..Self::default() };
+        match algo {
+            "ppo" => {
+                if let Some((ppo, steps)) = PpoConfig::zoo(env) {
+                    (cfg.ppo, cfg.total_steps) = (ppo, steps);
+                }
+            }
+            "sac" => {
+                if let Some((sac, steps)) = SacConfig::zoo(env) {
+                    (cfg.sac, cfg.total_steps) = (sac, steps);
+                }
+            }
+            _ => {}
+        }
+        cfg
+    }
+
+    /// Parses `text` (checked as [`RunConfig::parse`]) over `base`: keys the file sets replace
+    /// the base's, the others keep the base's values (tables merge key by key).
+    pub fn parse_over(text: &str, origin: &str, base: &RunConfig) -> anyhow::Result<Self> {
+        Self::parse(text, origin)?;
+        let file: toml::Table = toml::from_str(text).map_err(|e| usage(format!("{origin}: {e}")))?;
+        let mut merged = toml::Table::try_from(base).expect("RunConfig serialises");
+        fn merge(into: &mut toml::Table, from: toml::Table) {
+            for (k, v) in from {
+                match (into.get_mut(&k), v) {
+                    (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+                    (_, v) => {
+                        into.insert(k, v);
+                    }
+                }
+            }
+        }
+        merge(&mut merged, file);
+        merged.try_into::<RunConfig>().map_err(|e| usage(format!("{origin}: {}", e.message().trim())))
+    }
+
+    /// The seed of the configured algorithm (`ppo.seed` or `sac.seed`).
+    pub fn seed(&self) -> u64 {
+        if self.algo == "sac" { self.sac.seed } else { self.ppo.seed }
+    }
+
+    /// Sets the seed of the configured algorithm.
+    pub fn set_seed(&mut self, seed: u64) {
+        if self.algo == "sac" {
+            self.sac.seed = seed;
+        } else {
+            self.ppo.seed = seed;
+        }
     }
 
     /// Reads and parses a config file.
@@ -271,9 +345,18 @@ impl RunDir {
     pub fn plot(&self) -> PathBuf {
         self.root.join(PLOT_FILE)
     }
+    /// `episodes.csv`.
+    pub fn episodes(&self) -> PathBuf {
+        self.root.join(EPISODES_FILE)
+    }
+    /// `checkpoints/resume/`.
+    pub fn resume_dir(&self) -> PathBuf {
+        self.root.join(RESUME_DIR)
+    }
 }
 
-/// Appends one line per update to `metrics.csv`, flushing each line.
+/// Appends one line per update (PPO) or log interval (SAC) to `metrics.csv`, or one line per
+/// episode to `episodes.csv`, flushing each line.
 #[derive(Debug)]
 pub struct MetricsWriter {
     file: File,
@@ -285,18 +368,50 @@ fn opt(v: Option<f64>) -> String {
 }
 
 impl MetricsWriter {
-    /// Creates `path` with the header.
+    /// Creates `path` with a PPO run's header.
     pub fn create(path: &Path) -> anyhow::Result<Self> {
+        Self::create_with(path, METRICS_HEADER)
+    }
+
+    /// Creates `path` with `header`.
+    pub fn create_with(path: &Path, header: &str) -> anyhow::Result<Self> {
         let mut file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        writeln!(file, "{METRICS_HEADER}").with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(file, "{header}").with_context(|| format!("cannot write {}", path.display()))?;
         file.flush()?;
         Ok(Self { file, path: path.to_path_buf() })
     }
 
-    /// Appends the row of one update.
+    /// Re-opens an existing file for a resumed run, keeping the header and the rows for which
+    /// `keep(row)` holds (the rows written after the checkpoint are dropped: the resumed run
+    /// writes them again). The file is rewritten atomically before appending resumes.
+    pub fn reopen(path: &Path, keep: impl Fn(&str) -> bool) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut kept = String::new();
+        for (k, line) in text.lines().enumerate() {
+            if k == 0 || keep(line) {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+        crate::io::atomic_write(path, kept.as_bytes())?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Self { file, path: path.to_path_buf() })
+    }
+
+    /// Appends one line (without its newline).
+    pub fn line(&mut self, line: &str) -> anyhow::Result<()> {
+        writeln!(self.file, "{line}")
+            .and_then(|_| self.file.flush())
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+
+    /// Appends the row of one PPO update.
     pub fn append(&mut self, s: &UpdateStats, wall_time_s: f64) -> anyhow::Result<()> {
-        writeln!(
-            self.file,
+        self.line(&format!(
             "{},{},{wall_time_s},{},{},{},{},{},{},{},{},{},{},{}",
             s.update,
             s.global_step,
@@ -311,9 +426,23 @@ impl MetricsWriter {
             s.explained_variance,
             s.learning_rate,
             s.sps
-        )
-        .and_then(|_| self.file.flush())
-        .with_context(|| format!("cannot write {}", self.path.display()))
+        ))
+    }
+
+    /// Appends the row of one SAC log interval (`log` counts from 1).
+    pub fn append_sac(&mut self, log: usize, s: &SacStats, wall_time_s: f64) -> anyhow::Result<()> {
+        self.line(&format!(
+            "{log},{},{wall_time_s},{},{},{},{},{},{},{},{}",
+            s.global_step,
+            s.updates,
+            s.episodes,
+            opt(s.mean_return),
+            s.q_loss,
+            s.actor_loss,
+            s.alpha,
+            s.alpha_loss,
+            s.updates_per_sec
+        ))
     }
 }
 

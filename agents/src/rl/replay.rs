@@ -136,6 +136,16 @@ impl ReplayBuffer {
         Ok(())
     }
 
+    /// The sampling stream's state (for checkpoints).
+    pub fn rng(&self) -> &Pcg64 {
+        &self.rng
+    }
+
+    /// Replaces the sampling stream's state (when resuming from a checkpoint).
+    pub fn set_rng(&mut self, rng: Pcg64) {
+        self.rng = rng;
+    }
+
     /// Fills `batch` with `batch.len` transitions drawn uniformly with replacement from the stored
     /// ones (the buffer's own seeded generator, so the same seed and pushes give the same batches).
     ///

@@ -180,6 +180,16 @@ impl RolloutBuffer {
         self.order.clear();
     }
 
+    /// Sets whether each sub-env's last step was `done` (when resuming a run whose environments
+    /// were restored by replay). `done.len()` must be the number of sub-envs.
+    ///
+    /// # Panics
+    ///
+    /// On a wrong length.
+    pub fn set_prev_done(&mut self, done: &[bool]) {
+        self.prev_done.copy_from_slice(done);
+    }
+
     /// Forgets the `done` flags too (call after resetting the vector env by hand).
     pub fn reset_episodes(&mut self) {
         self.clear();

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 use alignrl_agents::backend::Cpu;
 use alignrl_agents::distributions::Categorical;
+use alignrl_agents::distributions::tensor_to_f64;
 use alignrl_agents::nn::MlpConfig;
 use alignrl_agents::ppo::ActorCritic;
+use alignrl_agents::sac::Actor;
 use alignrl_envs::{Env, Info, Space};
 use burn::module::{Module, Param};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
@@ -127,6 +129,46 @@ impl LoadedPpo {
     }
 }
 
+/// A SAC actor loaded from a checkpoint, acting deterministically as
+/// [`alignrl_agents::sac::SacAgent::act_deterministic`].
+pub struct LoadedSac {
+    actor: Actor<Cpu>,
+    low: Vec<f64>,
+    high: Vec<f64>,
+    obs_dim: usize,
+}
+
+impl LoadedSac {
+    /// Loads `checkpoint` for an actor shaped by `cfg` and the env's spaces.
+    pub fn load(cfg: &RunConfig, env: &dyn Env, checkpoint: &Path) -> anyhow::Result<Self> {
+        let device = Default::default();
+        let obs_dim = env.observation_space().packed_len();
+        let (low, high) = match env.action_space() {
+            Space::Box(b) if b.shape.len() == 1 => (b.low.clone(), b.high.clone()),
+            other => return Err(usage(format!("unsupported action space {other:?} for a SAC checkpoint"))),
+        };
+        let skeleton = Actor::<Cpu> {
+            net: MlpConfig::new(obs_dim, cfg.sac.hidden.clone(), 2 * low.len())
+                .with_activation(cfg.sac.activation)
+                .init(&device),
+        };
+        let bytes = std::fs::read(checkpoint)
+            .map_err(|e| usage(format!("cannot read checkpoint {}: {e}", checkpoint.display())))?;
+        let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
+            .load(bytes, &device)
+            .map_err(|e| usage(format!("cannot load checkpoint {}: {e}", checkpoint.display())))?;
+        Ok(Self { actor: skeleton.load_record(record), low, high, obs_dim })
+    }
+
+    /// The squashed mean action for one observation.
+    pub fn act(&self, obs: &[f64]) -> Vec<f64> {
+        let device = Default::default();
+        let x = alignrl_agents::distributions::tensor_from_f64::<Cpu, 2>(obs, [1, self.obs_dim], &device);
+        let a = tensor_to_f64(self.actor.dist(x, &self.low, &self.high).mode());
+        a.iter().zip(&self.low).zip(&self.high).map(|((a, l), h)| a.clamp(*l, *h)).collect()
+    }
+}
+
 /// Runs the command.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     if args.episodes == 0 {
@@ -137,8 +179,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         return Err(usage(format!("{} is not a run directory (no config.toml)", args.run_dir.display())));
     }
     let cfg = RunConfig::load(&dir.config())?;
-    if cfg.algo != "ppo" {
-        return Err(usage(format!("eval supports ppo runs; this run's algo is {:?}", cfg.algo)));
+    if cfg.algo != "ppo" && cfg.algo != "sac" {
+        return Err(usage(format!("eval supports ppo and sac runs; this run's algo is {:?}", cfg.algo)));
     }
     let mut env = make_env(&cfg.env, &cfg.env_options)?;
     if !dir.checkpoint().is_file() {
@@ -147,8 +189,15 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             dir.checkpoint().display()
         )));
     }
-    let agent = LoadedPpo::load(&cfg, env.as_ref(), &dir.checkpoint())?;
-    let returns = episode_returns(env.as_mut(), args.episodes, args.seed, &mut |o| agent.act_greedy(o))?;
+    type Policy = Box<dyn FnMut(&[f64]) -> Vec<f64>>;
+    let mut policy: Policy = if cfg.algo == "sac" {
+        let agent = LoadedSac::load(&cfg, env.as_ref(), &dir.checkpoint())?;
+        Box::new(move |o| agent.act(o))
+    } else {
+        let agent = LoadedPpo::load(&cfg, env.as_ref(), &dir.checkpoint())?;
+        Box::new(move |o| agent.act_greedy(o))
+    };
+    let returns = episode_returns(env.as_mut(), args.episodes, args.seed, &mut *policy)?;
     let (mean, std) = mean_std(&returns);
     if args.json {
         print_json(&json!({
