@@ -831,3 +831,134 @@ fn explained_variance(buf: &RolloutBuffer) -> f64 {
     }
     1.0 - var(&mut rows.iter().map(|r| r.0 - r.1)) / var_r
 }
+
+/// What [`probe_update`] measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UpdateProbe {
+    /// Rows of the synthetic minibatch.
+    pub batch_size: usize,
+    /// Policy loss, value loss, entropy and total loss of the first step, before any update.
+    pub losses: [f64; 4],
+    /// L2 norm of each parameter's gradient of the first step, in module order.
+    pub grad_norms: Vec<f64>,
+    /// Timed full steps (loss, backward, clipping, Adam) after one warm-up step.
+    pub iters: usize,
+    /// Seconds per full step.
+    pub secs_per_update: f64,
+}
+
+/// One PPO gradient step on a seeded synthetic CartPole-shaped minibatch (4 observation values, 2
+/// actions, [`PpoConfig`]'s networks), then `iters` timed steps: for checking one backend against
+/// another (same seed ⇒ same weights and batch on every backend, since initialisation and data come
+/// from our `Pcg64` streams) and for timing large-batch updates.
+///
+/// # Errors
+///
+/// [`PpoError::NonFinite`] when a loss or gradient is not finite.
+pub fn probe_update<B: AutodiffBackend>(
+    cfg: &PpoConfig,
+    batch_size: usize,
+    iters: usize,
+    device: &B::Device,
+) -> Result<UpdateProbe, PpoError> {
+    use rand::Rng;
+    const OBS: usize = 4;
+    let mut rng = Pcg64::seed_from_u64(cfg.seed);
+    let mut init_rng = Pcg64::seed_from_u64(rng.next_u64());
+    let net = |d_output, gain| {
+        MlpConfig::new(OBS, cfg.hidden.clone(), d_output)
+            .with_activation(cfg.activation)
+            .with_output_gain(gain)
+    };
+    let mut model = ActorCritic::<B> {
+        critic: net(1, VALUE_GAIN).init_with_rng(&mut init_rng, device),
+        actor: net(2, POLICY_GAIN).init_with_rng(&mut init_rng, device),
+        log_std: None,
+    };
+    let m = batch_size.max(1);
+    let normal = |rng: &mut Pcg64| {
+        // Box-Muller: deterministic across platforms.
+        let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+    };
+    let obs: Vec<f32> = (0..m * OBS).map(|_| normal(&mut rng)).collect();
+    let actions: Vec<f32> = (0..m).map(|_| f32::from(rng.random::<bool>())).collect();
+    let old_log_probs: Vec<f32> = (0..m).map(|_| (0.5f32).ln() + 0.1 * normal(&mut rng)).collect();
+    let advantages: Vec<f32> = (0..m).map(|_| normal(&mut rng)).collect();
+    let old_values: Vec<f32> = (0..m).map(|_| normal(&mut rng)).collect();
+    let returns: Vec<f32> = (0..m).map(|_| normal(&mut rng)).collect();
+    let loss_cfg = PpoLossConfig {
+        clip_coef: cfg.clip_coef,
+        value_clip: cfg.clip_vloss.then_some(cfg.clip_coef),
+        vf_coef: cfg.vf_coef,
+        ent_coef: cfg.ent_coef,
+    };
+    let mut optim = AdamConfig::new().with_epsilon(1e-5).init::<B, ActorCritic<B>>();
+    // Losses and per-parameter gradient norms of a probed step.
+    type Probed = ([f64; 4], Vec<f64>);
+
+    let mut step =
+        |model: ActorCritic<B>, probe: bool| -> Result<(ActorCritic<B>, Option<Probed>), PpoError> {
+            let x = Tensor::<B, 2>::from_data(TensorData::new(obs.clone(), [m, OBS]), device);
+            let act = Tensor::<B, 2>::from_data(TensorData::new(actions.clone(), [m, 1]), device);
+            let vec1 = |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [m]), device);
+            let dist = model.policy(x.clone());
+            let loss = ppo_loss(
+                PpoBatch {
+                    new_log_probs: dist.log_prob(act),
+                    old_log_probs: vec1(&old_log_probs),
+                    advantages: vec1(&advantages),
+                    new_values: model.critic.forward(x).reshape([m]),
+                    old_values: vec1(&old_values),
+                    returns: vec1(&returns),
+                    entropy: dist.entropy(),
+                },
+                &loss_cfg,
+            );
+            let parts = tensor_to_f64(Tensor::cat(
+                vec![
+                    loss.policy_loss.clone().detach(),
+                    loss.value_loss.clone().detach(),
+                    loss.entropy.clone().detach(),
+                    loss.total.clone().detach(),
+                ],
+                0,
+            ));
+            if parts.iter().any(|v| !v.is_finite()) {
+                return Err(PpoError::NonFinite { step: 0, quantity: "total_loss" });
+            }
+            let mut grads = GradientsParams::from_grads(loss.total.backward(), &model);
+            let report = probe.then(|| {
+                struct Norms<'a> {
+                    grads: &'a GradientsParams,
+                    out: Vec<f64>,
+                }
+                impl<B: AutodiffBackend> ModuleVisitor<B> for Norms<'_> {
+                    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+                        if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                            self.out.push(g.square().sum().into_scalar().elem::<f64>().sqrt());
+                        }
+                    }
+                }
+                let mut v = Norms { grads: &grads, out: Vec::new() };
+                model.visit(&mut v);
+                ([parts[0], parts[1], parts[2], parts[3]], v.out)
+            });
+            clip_grad_norm(&model, &mut grads, cfg.max_grad_norm);
+            Ok((optim.step(cfg.learning_rate, model, grads), report))
+        };
+    let (next, report) = step(model, true)?;
+    model = next;
+    let (losses, grad_norms) = report.expect("probed");
+    if grad_norms.iter().any(|g| !g.is_finite()) {
+        return Err(PpoError::NonFinite { step: 0, quantity: "grad_norm" });
+    }
+    let t0 = Instant::now();
+    for _ in 0..iters {
+        model = step(model, false)?.0;
+    }
+    // Make sure the work is done before reading the clock (GPU backends are asynchronous).
+    let _: f64 = model.critic.output.weight.val().sum().into_scalar().elem();
+    let secs = t0.elapsed().as_secs_f64() / iters.max(1) as f64;
+    Ok(UpdateProbe { batch_size: m, losses, grad_norms, iters, secs_per_update: secs })
+}

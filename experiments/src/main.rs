@@ -183,6 +183,29 @@ enum ReproduceSuite {
 
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
+    /// One PPO update on a seeded synthetic CartPole-shaped minibatch, then timed updates.
+    ///
+    /// For checking a backend against another (same seed ⇒ same weights and batch everywhere) and
+    /// timing large batches. --json prints {"device", "batch_size", "losses": [policy, value,
+    /// entropy, total], "grad_norms": [per parameter], "iters", "secs_per_update",
+    /// "samples_per_sec"}.
+    PpoUpdate {
+        /// Rows in the minibatch.
+        #[arg(long, default_value_t = 65_536)]
+        batch: usize,
+        /// Timed updates after one warm-up update.
+        #[arg(long, default_value_t = 10)]
+        iters: usize,
+        /// cpu or cuda; cuda needs a binary built with --features cuda.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Seed of the weights and the batch.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Environment steps per second with random actions (single env or vector env).
     ///
     /// --json prints {"env", "num_envs", "threads", "steps", "seconds", "steps_per_sec"}.
@@ -255,6 +278,9 @@ fn main() -> ExitCode {
         }
         Command::Bench { what: BenchCommand::Env { env, opts, steps, num_envs, threads, json } } => {
             bench::env(&env, &opts, steps, num_envs, threads, json)
+        }
+        Command::Bench { what: BenchCommand::PpoUpdate { batch, iters, device, seed, json } } => {
+            bench::ppo_update(batch, iters, &device, seed, json)
         }
         Command::Reproduce { suite } => match suite {
             ReproduceSuite::KnoxRegret(a) => reproduce::knox::run(&a),

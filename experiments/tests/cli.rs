@@ -116,3 +116,23 @@ fn check_passes_on_every_registered_env() {
     assert_eq!(v["passed"], true, "{v}");
     assert!(out.status.success());
 }
+
+#[test]
+fn bench_ppo_update_reports_losses_and_gradients_deterministically() {
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_alignrl"))
+            .args(["bench", "ppo-update", "--batch", "256", "--iters", "1", "--seed", "3", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a["losses"], b["losses"]);
+    assert_eq!(a["grad_norms"], b["grad_norms"]);
+    // Actor and critic: 3 layers × (weight, bias) each.
+    assert_eq!(a["grad_norms"].as_array().unwrap().len(), 12);
+    // Entropy of a near-uniform 2-action policy is close to ln 2.
+    let h = a["losses"][2].as_f64().unwrap();
+    assert!((h - std::f64::consts::LN_2).abs() < 0.01, "{h}");
+}

@@ -1,4 +1,5 @@
-//! `alignrl bench env`: environment steps per second.
+//! `alignrl bench env`: environment steps per second; `alignrl bench ppo-update`: one PPO update on
+//! a synthetic batch (for backend cross-checks) and its time.
 
 use std::time::Instant;
 
@@ -87,4 +88,45 @@ fn time_vec(venv: &mut impl VectorEnv, rng: &mut EnvRng, iters: u64) -> anyhow::
         venv.step(&actions)?;
     }
     Ok((t0.elapsed().as_secs_f64(), iters * venv.num_envs() as u64))
+}
+
+/// `alignrl bench ppo-update`: runs [`alignrl_agents::ppo::probe_update`] on the chosen device.
+pub fn ppo_update(batch: usize, iters: usize, device: &str, seed: u64, json: bool) -> anyhow::Result<()> {
+    use alignrl_agents::backend::{CpuAutodiff, DeviceKind, probe};
+    use alignrl_agents::ppo::{PpoConfig, probe_update};
+    if batch == 0 {
+        return Err(usage("--batch must be at least 1"));
+    }
+    let kind = device.parse::<DeviceKind>().map_err(|e| usage(e.to_string()))?;
+    probe(kind).map_err(|e| usage(e.to_string()))?;
+    let cfg = PpoConfig { seed, ..PpoConfig::default() };
+    let p = match kind {
+        DeviceKind::Cpu => probe_update::<CpuAutodiff>(&cfg, batch, iters, &Default::default())?,
+        #[cfg(feature = "cuda")]
+        DeviceKind::Cuda => {
+            probe_update::<alignrl_agents::backend::GpuAutodiff>(&cfg, batch, iters, &Default::default())?
+        }
+        #[cfg(not(feature = "cuda"))]
+        DeviceKind::Cuda => {
+            return Err(usage(alignrl_agents::backend::BackendError::FeatureMissing.to_string()));
+        }
+    };
+    let samples_per_sec = p.batch_size as f64 / p.secs_per_update;
+    if json {
+        print_json(&json!({
+            "device": kind.to_string(),
+            "batch_size": p.batch_size,
+            "losses": p.losses,
+            "grad_norms": p.grad_norms,
+            "iters": p.iters,
+            "secs_per_update": p.secs_per_update,
+            "samples_per_sec": samples_per_sec,
+        }));
+    } else {
+        eprintln!(
+            "{kind}: batch {} losses {:?}; {:.4} s per update ({samples_per_sec:.0} samples/s)",
+            p.batch_size, p.losses, p.secs_per_update
+        );
+    }
+    Ok(())
 }
