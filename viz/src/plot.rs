@@ -5,9 +5,14 @@
 //! [`BarChart`]), call `to_png`, write the bytes atomically. Non-finite points are skipped (a line
 //! is broken where a point is skipped).
 //!
-//! Drawing uses `plotters`' bitmap backend; text (title, axis labels, tick labels, legend) is
-//! rendered with DejaVu Sans embedded in this crate (`viz/assets/`), so no system font library is
-//! needed at build or run time. PNG encoding uses the `png` crate.
+//! Every chart has a title (omitted when empty), axis descriptions, numeric tick labels at round
+//! values (decades, or 1-2-5 marks, on a log x axis, with minor grid lines), a light grid, and a
+//! legend of the non-empty series labels placed where it covers the least data. Text scales with
+//! the image size (less than proportionally, so small images stay readable).
+//!
+//! Drawing uses `plotters`' bitmap backend; text is rendered with DejaVu Sans embedded in this
+//! crate (`viz/assets/`, Bitstream Vera licence), so no system font library is needed at build or
+//! run time. PNG encoding uses the `png` crate.
 
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -15,6 +20,7 @@ use std::sync::OnceLock;
 use ab_glyph::{Font as _, FontRef, PxScale, ScaleFont as _, point};
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::prelude::*;
+use plotters::style::text_anchor::Pos;
 use plotters::style::{FontStyle, register_font};
 use plotters_backend::text_anchor::{HPos, VPos};
 use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErrorKind};
@@ -50,7 +56,8 @@ pub struct LineChart {
     pub log_x: bool,
     /// The curves.
     pub series: Vec<Series>,
-    /// Image size in pixels; `(0, 0)` means the default 800 × 500.
+    /// Image size in pixels; `(0, 0)` means the default 800 × 500 ([`DEFAULT_SIZE`]), a single 0
+    /// side takes the default's; sides outside [`MIN_SIDE`]`..=`[`MAX_SIDE`] make `to_png` fail.
     pub size: (u32, u32),
 }
 
@@ -309,13 +316,13 @@ fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
     if !(k0.is_finite() && k1.is_finite()) || k1 - k0 > 1000.0 || step == 0.0 {
         return (vec![lo, hi], span);
     }
-    let mut ticks = Vec::new();
-    let mut k = k0;
-    while k <= k1 {
-        let v = k * step;
-        ticks.push(if v.abs() < step * 1e-9 { 0.0 } else { v });
-        k += 1.0;
+    if k1 < k0 {
+        return (vec![], step);
     }
+    let ticks = (0..=(k1 - k0) as usize)
+        .map(|i| (k0 + i as f64) * step)
+        .map(|v| if v.abs() < step * 1e-9 { 0.0 } else { v })
+        .collect();
     (ticks, step)
 }
 
@@ -659,7 +666,7 @@ impl LineChart {
         let (yt, ystep) = nice_ticks(ymin, ymax, ((h as f64 / st.s) / 70.0).round().max(2.0) as usize);
         let y_labels: Vec<String> = yt.iter().map(|&v| fmt_linear(v, ystep)).collect();
         let frame = Frame::new(&st, &self.title, &self.x_label, &self.y_label, &y_labels);
-        let x_target = (((w - frame.y_area) as f64 / st.s) / 110.0).round().max(2.0) as usize;
+        let x_target = ((w.saturating_sub(frame.y_area) as f64 / st.s) / 110.0).round().max(2.0) as usize;
         let (xt, xminor, xstep) = if self.log_x {
             let (major, minor) = log_ticks(xmin, xmax, x_target);
             (major, minor, 0.0)
@@ -830,8 +837,41 @@ pub struct BarChart {
     pub categories: Vec<String>,
     /// The bar groups' members, drawn left to right within each category, coloured by [`PALETTE`].
     pub series: Vec<BarSeries>,
-    /// Image size in pixels; `(0, 0)` means the default 800 × 500.
+    /// Image size in pixels; `(0, 0)` means the default 800 × 500 ([`DEFAULT_SIZE`]), a single 0
+    /// side takes the default's; sides outside [`MIN_SIDE`]`..=`[`MAX_SIDE`] make `to_png` fail.
     pub size: (u32, u32),
+    /// Write each bar's value (3 significant digits) above it (below it when negative), where
+    /// the text fits the bar's width.
+    pub value_labels: bool,
+}
+
+/// `text` if it is at most `max` wide (by `width`), else its longest prefix plus `…` that is,
+/// else the empty string.
+fn fit_text(text: &str, max: f64, width: impl Fn(&str) -> f64) -> String {
+    if width(text) <= max {
+        return text.to_string();
+    }
+    let ends: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    for &end in ends.iter().rev() {
+        let t = format!("{}…", text[..end].trim_end());
+        if width(&t) <= max {
+            return t;
+        }
+    }
+    String::new()
+}
+
+/// `v` with 3 significant digits, trailing zeros trimmed (`480`, `-4.5`, `0.0123`, `1.23e6`).
+fn fmt_sig(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return if v == 0.0 { "0".into() } else { format!("{v}") };
+    }
+    let e = v.abs().log10().floor();
+    if !(-3.0..6.0).contains(&e) {
+        return fmt_sci(v, 10f64.powf(e - 2.0));
+    }
+    let s = format!("{v:.*}", (2.0 - e).max(0.0) as usize);
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
 impl BarChart {
@@ -857,7 +897,8 @@ impl BarChart {
             }
         }
         let (lo, hi) = finite_range(ys).unwrap_or((0.0, 1.0));
-        let (plo, phi) = pad(lo, hi, 0.06);
+        // Value labels need room above (below) the tallest (lowest) bar.
+        let (plo, phi) = pad(lo, hi, if self.value_labels { 0.12 } else { 0.06 });
         // Bars start at 0: no padding below a zero baseline.
         let (ymin, ymax) = (if lo >= 0.0 { 0.0 } else { plo }, if hi <= 0.0 { 0.0 } else { phi });
         let (ymin, ymax) = widen(ymin, ymax);
@@ -867,20 +908,12 @@ impl BarChart {
         let frame = Frame::new(&st, &self.title, &self.x_label, &self.y_label, &y_labels);
         let xmax = n.max(1) as f64;
         let slot_px = (w.saturating_sub(frame.y_area + st.px(32.0))) as f64 / xmax;
-        // Category names that do not fit their slot are shortened with an ellipsis.
+        // Category names that do not fit their slot keep their longest prefix that fits with an
+        // ellipsis (none at all when not even that fits).
         let cats: Vec<String> = self
             .categories
             .iter()
-            .map(|c| {
-                let mut t = c.clone();
-                while !t.is_empty() && st.text_width(st.tick, &t) as f64 > slot_px * 0.95 {
-                    t.pop();
-                    t = t.trim_end_matches('…').to_string();
-                    t.pop();
-                    t.push('…');
-                }
-                t
-            })
+            .map(|c| fit_text(c, slot_px * 0.95, |t| st.text_width(st.tick, t) as f64))
             .collect();
 
         let mut rgb = vec![255u8; (w * h * 3) as usize];
@@ -961,17 +994,50 @@ impl BarChart {
                 });
                 chart.draw_series(whiskers.flatten()).map_err(draw_err)?;
             }
+            let label_size = st.tick * 0.85;
+            let bar_px = bw * slot_px;
+            let show_label = |v: f64| -> Option<String> {
+                let t = fmt_sig(v);
+                (self.value_labels && st.text_width(label_size, &t) as f64 <= bar_px * 1.05).then_some(t)
+            };
+            if self.value_labels {
+                let gap = st.px(3.0) as i32;
+                let up = (FAMILY, label_size)
+                    .into_font()
+                    .color(&TICK_TEXT)
+                    .pos(Pos::new(HPos::Center, VPos::Bottom));
+                let down =
+                    (FAMILY, label_size).into_font().color(&TICK_TEXT).pos(Pos::new(HPos::Center, VPos::Top));
+                for (j, s) in self.series.iter().enumerate() {
+                    let labels = (0..n).filter_map(|c| {
+                        let v = value(s, c)?;
+                        let t = show_label(v)?;
+                        let end = v + error(s, c).unwrap_or(0.0).copysign(v);
+                        let xc = c as f64 + (1.0 - group) / 2.0 + (j as f64 + 0.5) * bw;
+                        Some(if v >= 0.0 {
+                            EmptyElement::at((xc, end)) + Text::new(t, (0, -gap), up.clone())
+                        } else {
+                            EmptyElement::at((xc, end)) + Text::new(t, (0, gap), down.clone())
+                        })
+                    });
+                    chart.draw_series(labels).map_err(draw_err)?;
+                }
+            }
             if legend.entries > 0 {
                 // Bars (with their error bars) as filled columns of samples.
                 let area = chart.plotting_area().dim_in_pixel();
                 let to_px = |x: f64, y: f64| {
                     (x / xmax * area.0 as f64, (1.0 - (y - ymin) / (ymax - ymin)) * area.1 as f64)
                 };
+                let label_h = (label_size + 4.0 * st.s) / area.1.max(1) as f64 * (ymax - ymin);
                 let mut samples = Vec::new();
                 for (j, s) in self.series.iter().enumerate() {
                     for c in 0..n {
                         let Some(v) = value(s, c) else { continue };
-                        let top = v + error(s, c).unwrap_or(0.0).copysign(v);
+                        let mut top = v + error(s, c).unwrap_or(0.0).copysign(v);
+                        if show_label(v).is_some() {
+                            top += label_h.copysign(v);
+                        }
                         let x0 = c as f64 + (1.0 - group) / 2.0 + j as f64 * bw;
                         for k in 0..=4 {
                             let x = x0 + bw * k as f64 / 4.0;
@@ -1048,6 +1114,12 @@ mod tests {
         assert_eq!(fmt_linear(0.0, 0.2), "0");
         assert_eq!(fmt_linear(2.5e6, 5e5), "2.5e6");
         assert_eq!(fmt_linear(3e-5, 1e-5), "3e-5");
+        assert_eq!(fmt_sig(480.0), "480");
+        assert_eq!(fmt_sig(-4.5), "-4.5");
+        assert_eq!(fmt_sig(0.012345), "0.0123");
+        assert_eq!(fmt_sig(0.95), "0.95");
+        assert_eq!(fmt_sig(1234567.0), "1.23e6");
+        assert_eq!(fmt_sig(99.96), "100");
         assert_eq!(fmt_pow10(2.0), "100");
         assert_eq!(fmt_pow10(-2.0), "0.01");
         assert_eq!(fmt_pow10(7.0), "1e7");
@@ -1072,6 +1144,16 @@ mod tests {
         let (major, _) = log_ticks(2f64.log10(), 3f64.log10(), 5);
         let vals: Vec<f64> = major.iter().map(|v| 10f64.powf(*v)).collect();
         assert!(vals.len() >= 3 && vals.iter().all(|v| (2.0..=3.0).contains(v)), "{vals:?}");
+    }
+
+    #[test]
+    fn long_text_is_shortened_to_fit() {
+        let w = |t: &str| t.chars().count() as f64;
+        assert_eq!(fit_text("CartPole", 8.0, w), "CartPole");
+        assert_eq!(fit_text("CartPole-v1", 8.0, w), "CartPol…");
+        assert_eq!(fit_text("ab cd", 4.0, w), "ab…");
+        assert_eq!(fit_text("abc", 0.5, w), "");
+        assert_eq!(fit_text("äöü-x", 3.0, w), "äö…");
     }
 
     #[test]

@@ -263,6 +263,7 @@ fn table() -> BarChart {
             BarSeries::new("paper", vec![500.0, -140.0]),
         ],
         size: (0, 0),
+        value_labels: false,
     }
 }
 
@@ -281,6 +282,10 @@ fn bar_chart_draws_bars_error_bars_text_and_legend() {
     let plain = decode(&no_err.to_png().unwrap());
     // Error bars add dark pixels; the y range grows with them, so compare totals.
     assert!(img.dark((0, 800), (0, 500)) > plain.dark((0, 800), (0, 500)) + 50);
+    // Value labels add text.
+    let labelled = decode(&BarChart { value_labels: true, ..table() }.to_png().unwrap());
+    let (a, b) = (labelled.dark((70, 800), (30, 440)), img.dark((70, 800), (30, 440)));
+    assert!(a > b + 50, "{a} vs {b}");
     // Missing values draw no bar: fewer "SAC" pixels than "PPO" pixels.
     assert!(img.count(PALETTE[1]) < img.count(PALETTE[0]));
 }
@@ -304,5 +309,39 @@ fn bar_chart_degenerate_inputs() {
     ] {
         let img = decode(&chart.to_png().unwrap());
         assert_eq!((img.w, img.h), (800, 500));
+    }
+}
+
+#[test]
+fn tiny_images_with_long_text_do_not_panic() {
+    let long = "a rather long axis description with units (metres per second)".to_string();
+    for size in [(64, 64), (64, 500), (800, 64), (100, 80)] {
+        let line = LineChart {
+            title: long.clone(),
+            x_label: long.clone(),
+            y_label: long.clone(),
+            log_x: true,
+            series: vec![
+                Series::new(long.clone(), vec![(1e-30, -1.234567e-7), (1e30, 1.5e-7)]),
+                Series::new("b", vec![(2.0, 1.0)]),
+            ],
+            size,
+        };
+        // Either an image of the requested size or an error; never a panic (nor a hang).
+        match line.to_png() {
+            Ok(bytes) => {
+                let img = decode(&bytes);
+                assert_eq!((img.w, img.h), (size.0 as usize, size.1 as usize));
+            }
+            Err(e) => eprintln!("{size:?}: {e}"),
+        }
+        let bars = BarChart { title: long.clone(), y_label: long.clone(), size, ..table() };
+        match bars.to_png() {
+            Ok(bytes) => {
+                let img = decode(&bytes);
+                assert_eq!((img.w, img.h), (size.0 as usize, size.1 as usize));
+            }
+            Err(e) => eprintln!("{size:?}: {e}"),
+        }
     }
 }

@@ -57,6 +57,7 @@ fn write_examples() {
             BarSeries::new("paper", vec![500.0, -140.0, -4.0, 1.0]),
         ],
         size: (0, 0),
+        value_labels: true,
     };
     std::fs::write(dir.join("viz_example_bar.png"), bars.to_png().unwrap()).unwrap();
 
