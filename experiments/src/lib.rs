@@ -6,7 +6,6 @@
 
 pub mod commands;
 pub mod io;
-pub mod plot;
 pub mod reproduce;
 pub mod run_dir;
 

@@ -514,13 +514,10 @@ fn train_on<B: AutodiffBackend>(
     if let Some(e) = rec.error.take() {
         return Err(e);
     }
-    let chart = alignrl_viz::plot::LineChart {
-        title: format!("{} {} seed {}", cfg.env, cfg.algo.to_uppercase(), cfg.seed()),
-        x_label: "environment steps".into(),
-        y_label: "mean training episode return".into(),
-        series: vec![alignrl_viz::plot::Series::new("training return", rec.curve.clone())],
-        ..Default::default()
-    };
+    let chart = alignrl_viz::plot::learning_curve(
+        &rec.curve,
+        format!("{} {} seed {}", cfg.env, cfg.algo.to_uppercase(), cfg.seed()),
+    );
     atomic_write(&dir.plot(), &chart.to_png().map_err(|e| anyhow::anyhow!("{e}"))?)?;
     let unit_name = if cfg.algo == "sac" { "logs" } else { "updates" };
     let reached = rec.reached.map(|(step, wall)| {
