@@ -1,0 +1,1 @@
+//! Control tasks on rapier3d: reacher, cartpole-swingup, point-mass.

@@ -1,0 +1,1 @@
+//! Manipulation tasks on rapier3d (end-effector position control, two-finger gripper).
