@@ -42,9 +42,7 @@ fn episode(task: Task, seed: u64, random: Option<&mut Pcg64>) -> (bool, Vec<u64>
 fn success_rate(task: Task, seeds: std::ops::Range<u64>, random: bool) -> f64 {
     let n = seeds.end - seeds.start;
     let mut rng = Pcg64::seed_from_u64(12345);
-    let wins = seeds
-        .filter(|&s| episode(task, s, if random { Some(&mut rng) } else { None }).0)
-        .count();
+    let wins = seeds.filter(|&s| episode(task, s, if random { Some(&mut rng) } else { None }).0).count();
     wins as f64 / n as f64
 }
 
@@ -124,5 +122,30 @@ fn measure_success_rates_100_seeds() {
         let scripted = success_rate(task, 0..n, false);
         let random = success_rate(task, 0..n, true);
         eprintln!("{:<16} scripted {:5.1}%  random {:5.1}%", task.id(), 100.0 * scripted, 100.0 * random);
+    }
+}
+
+/// Env steps per second of each task under uniformly random actions, single env, this build's
+/// profile. Run with `cargo test -p alignrl-envs --release --test robotics_manip measure_steps -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement: timing"]
+fn measure_steps_per_second() {
+    for task in ALL_TASKS {
+        let mut env = make(task.id()).unwrap();
+        let mut obs = vec![0.0; OBS_LEN];
+        let mut info = Info::new();
+        let mut rng = Pcg64::seed_from_u64(0);
+        env.reset(Some(0), &mut obs, &mut info).unwrap();
+        let n = 5000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let action = [0; 4].map(|_| rng.random_range(-1.0..=1.0));
+            info.clear();
+            if env.step(&action, &mut obs, &mut info).unwrap().done() {
+                env.reset(None, &mut obs, &mut info).unwrap();
+            }
+        }
+        let sps = n as f64 / t.elapsed().as_secs_f64();
+        eprintln!("{:<16} {:8.0} steps/s", task.id(), sps);
     }
 }

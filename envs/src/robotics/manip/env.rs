@@ -36,8 +36,11 @@ pub mod obs {
 /// - Reward: dense, in `[0, 10]`, formulas on [`Layout::reward`]; `info["success"]` is 1.0 when
 ///   the task is solved in the current state, else 0.0. There is no termination; the registry's
 ///   time limit truncates episodes at 500 steps.
-/// - One step is 4 physics steps of 5 ms. Object and goal positions are drawn from the reset
-///   seed; the same seed gives a bit-identical episode (rapier is deterministic on one machine).
+/// - One step is 2 physics steps of 10 ms (rapier's solver runs 4 substeps inside each).
+///   Object and goal positions are drawn from the reset seed; the same seed gives a
+///   bit-identical episode (rapier is deterministic on one machine).
+/// - `step` allocates nothing in our code; rapier's pipeline may allocate inside
+///   `PhysicsWorld::step` (out of our hands). `reset` rebuilds the world (allocates).
 pub struct ManipEnv {
     task: Task,
     scene: ManipScene,
@@ -50,7 +53,10 @@ pub struct ManipEnv {
 
 impl std::fmt::Debug for ManipEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManipEnv").field("task", &self.task).field("layout", &self.layout).finish_non_exhaustive()
+        f.debug_struct("ManipEnv")
+            .field("task", &self.task)
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,22 +114,8 @@ impl ManipEnv {
         let tcp = self.scene.tcp();
         let (p, q) = self.layout.object_pose(&self.scene);
         let g = self.layout.goal;
-        let vals = [
-            tcp.x,
-            tcp.y,
-            tcp.z,
-            self.scene.opening(),
-            p.x,
-            p.y,
-            p.z,
-            q.x,
-            q.y,
-            q.z,
-            q.w,
-            g.x,
-            g.y,
-            g.z,
-        ];
+        let vals =
+            [tcp.x, tcp.y, tcp.z, self.scene.opening(), p.x, p.y, p.z, q.x, q.y, q.z, q.w, g.x, g.y, g.z];
         for (o, v) in out.iter_mut().zip(vals) {
             *o = v as f64;
         }

@@ -15,9 +15,9 @@ use rapier3d::prelude::*;
 use crate::scene::{ScenePose, SceneShape, ShapeKind};
 
 /// Physics time step (seconds).
-pub const PHYSICS_DT: f32 = 0.005;
+pub const PHYSICS_DT: f32 = 0.01;
 /// Physics steps per env step (an env step lasts `SUBSTEPS * PHYSICS_DT` = 0.02 s).
-pub const SUBSTEPS: usize = 4;
+pub const SUBSTEPS: usize = 2;
 /// Largest hand displacement per env step and axis (metres), reached at action ±1.
 pub const MAX_HAND_STEP: f32 = 0.01;
 /// Hand (TCP) workspace lower corner (metres). The lower z keeps the fingertips 2 mm above the table.
@@ -123,9 +123,7 @@ impl ManipScene {
         for (i, side) in [-1.0f32, 1.0].into_iter().enumerate() {
             let off = side * finger_offset(OPENING_MAX);
             let body = world.insert_body(
-                RigidBodyBuilder::dynamic()
-                    .translation(start + Vector::new(off, 0.0, 0.0))
-                    .can_sleep(false),
+                RigidBodyBuilder::dynamic().translation(start + Vector::new(off, 0.0, 0.0)).can_sleep(false),
             );
             let c = world.insert_collider(
                 ColliderBuilder::cuboid(FINGER_HALF[0], FINGER_HALF[1], FINGER_HALF[2])
@@ -262,7 +260,12 @@ mod tests {
     fn fingers_grasp_and_lift_a_cube_by_friction() {
         let mut s = ManipScene::new();
         let cube = s.world.insert_body(RigidBodyBuilder::dynamic().translation(Vector::new(0.0, 0.0, 0.02)));
-        s.add_collider(ColliderBuilder::cuboid(0.02, 0.02, 0.02).density(1000.0).friction(1.0), Some(cube), "cube", [200, 0, 0]);
+        s.add_collider(
+            ColliderBuilder::cuboid(0.02, 0.02, 0.02).density(1000.0).friction(1.0),
+            Some(cube),
+            "cube",
+            [200, 0, 0],
+        );
         let goto = |s: &mut ManipScene, target: Vector, grip: f32, n: usize| {
             for _ in 0..n {
                 let d = (target - s.tcp()) / MAX_HAND_STEP;

@@ -126,7 +126,8 @@ fn slide(v: &View, side: f32) -> [f64; 4] {
     let k = v.obj;
     let behind = k + Vector::X * (side * 0.045);
     let rel = side * (v.tcp.x - k.x);
-    let pushing = (v.tcp.y - k.y).abs() < 0.01 && (v.tcp.z - k.z).abs() < 0.01 && (0.015..0.06).contains(&rel);
+    let pushing =
+        (v.tcp.y - k.y).abs() < 0.01 && (v.tcp.z - k.z).abs() < 0.01 && (0.015..0.06).contains(&rel);
     if pushing {
         // Contact when the TCP is 0.031 from the knob centre (finger 0.021 + knob 0.01).
         let x = v.goal.x + side * 0.031 - side * 0.01;

@@ -173,11 +173,13 @@ impl Task {
                 layout.rest_z = BLOCK_HALF;
             }
             Task::DrawerOpen | Task::DrawerClose => {
-                let c = Vector::new(u(-0.15, 0.15), u(0.15, 0.3), FLOAT + DRAWER_HALF[2]);
-                let q0 = if self == Task::DrawerOpen { 0.0 } else { DRAWER_OPEN_GOAL };
+                // The open drawer of drawer-close sits 5 cm further back, so that a random walk
+                // of the hand rarely ratchets it shut.
+                let (q0, y0) = if self == Task::DrawerOpen { (0.0, 0.15) } else { (DRAWER_OPEN_GOAL, 0.2) };
+                let c = Vector::new(u(-0.15, 0.15), u(y0, y0 + 0.15), FLOAT + DRAWER_HALF[2]);
                 let [hx, hy, hz] = DRAWER_HALF;
                 s.add_collider(
-                    ColliderBuilder::cuboid(hx + 0.01, hy, hz + 0.01).translation(c + Vector::new(0.0, 0.0, 0.0)),
+                    ColliderBuilder::cuboid(hx + 0.01, hy, hz + 0.01).translation(c),
                     None,
                     "drawer/cabinet",
                     [120, 100, 80],
@@ -188,7 +190,12 @@ impl Task {
                         .gravity_scale(0.0)
                         .can_sleep(false),
                 );
-                s.add_collider(ColliderBuilder::cuboid(hx, hy, hz).density(100.0), Some(b), "drawer/box", [170, 140, 100]);
+                s.add_collider(
+                    ColliderBuilder::cuboid(hx, hy, hz).density(100.0),
+                    Some(b),
+                    "drawer/box",
+                    [170, 140, 100],
+                );
                 add_drawer_handle(&mut s, b, Vector::from_array(DRAWER_HANDLE));
                 let joint = PrismaticJointBuilder::new(-Vector::Y)
                     .local_anchor1(c)
@@ -207,7 +214,12 @@ impl Task {
             Task::ButtonPress => {
                 let base = Vector::new(u(-0.15, 0.15), u(0.0, 0.2), BUTTON_BASE_HALF[2]);
                 let [bx, by, bz] = BUTTON_BASE_HALF;
-                s.add_collider(ColliderBuilder::cuboid(bx, by, bz).translation(base), None, "button/base", [90, 90, 90]);
+                s.add_collider(
+                    ColliderBuilder::cuboid(bx, by, bz).translation(base),
+                    None,
+                    "button/base",
+                    [90, 90, 90],
+                );
                 let rest = base + Vector::new(0.0, 0.0, bz + BUTTON_HALF[2] + 0.001);
                 let b = s.world.insert_body(
                     RigidBodyBuilder::dynamic().translation(rest).gravity_scale(0.0).can_sleep(false),
@@ -237,7 +249,8 @@ impl Task {
                 let hinge = Vector::new(u(-0.2, 0.0), u(0.1, 0.25), FLOAT + DOOR_HALF[2]);
                 let [hx, hy, hz] = DOOR_HALF;
                 s.add_collider(
-                    ColliderBuilder::cuboid(0.015, 0.015, hz + 0.02).translation(hinge - Vector::new(0.015, 0.0, 0.0)),
+                    ColliderBuilder::cuboid(0.015, 0.015, hz + 0.02)
+                        .translation(hinge - Vector::new(0.015, 0.0, 0.0)),
                     None,
                     "door/frame",
                     [120, 100, 80],
@@ -248,7 +261,12 @@ impl Task {
                         .gravity_scale(0.0)
                         .can_sleep(false),
                 );
-                s.add_collider(ColliderBuilder::cuboid(hx, hy, hz).density(500.0), Some(b), "door/panel", [170, 140, 100]);
+                s.add_collider(
+                    ColliderBuilder::cuboid(hx, hy, hz).density(500.0),
+                    Some(b),
+                    "door/panel",
+                    [170, 140, 100],
+                );
                 let joint = RevoluteJointBuilder::new(Vector::Z)
                     .local_anchor1(hinge)
                     .local_anchor2(Vector::new(-hx, 0.0, 0.0))
@@ -279,7 +297,12 @@ impl Task {
                         .gravity_scale(0.0)
                         .can_sleep(false),
                 );
-                s.add_collider(ColliderBuilder::cuboid(hx, hy, hz).density(300.0), Some(b), "window/pane", [150, 190, 220]);
+                s.add_collider(
+                    ColliderBuilder::cuboid(hx, hy, hz).density(300.0),
+                    Some(b),
+                    "window/pane",
+                    [150, 190, 220],
+                );
                 let [kx, ky, kz] = WINDOW_KNOB_HALF;
                 s.add_collider(
                     ColliderBuilder::cuboid(kx, ky, kz)
@@ -307,16 +330,13 @@ impl Task {
         }
         let (obj, _) = layout.object_pose(&s);
         let tcp = s.tcp();
-        layout.reach_margin = if self == Task::Reach {
-            (tcp - layout.goal).length()
-        } else {
-            (tcp - obj).length()
-        };
+        layout.reach_margin =
+            if self == Task::Reach { (tcp - layout.goal).length() } else { (tcp - obj).length() };
         layout.place_margin = (obj - layout.goal).length();
         (s, layout)
     }
 
-    /// The short name of every task, for messages.
+    /// The task with this short name (`"drawer-open"`) or id (`"DrawerOpen-v0"`).
     pub fn from_name(name: &str) -> Option<Task> {
         ALL_TASKS.into_iter().find(|t| t.name() == name || t.id() == name)
     }
@@ -333,7 +353,10 @@ pub fn door_point(hinge: Vector, theta: f32) -> Vector {
 fn add_drawer_handle(s: &mut ManipScene, body: RigidBodyHandle, centre: Vector) {
     let (bar, post) = ("drawer/handle", ["drawer/post_left", "drawer/post_right"]);
     s.add_collider(
-        ColliderBuilder::cuboid(0.06, 0.01, 0.01).translation(centre).density(100.0).friction(OBJECT_FRICTION),
+        ColliderBuilder::cuboid(0.06, 0.01, 0.01)
+            .translation(centre)
+            .density(100.0)
+            .friction(OBJECT_FRICTION),
         Some(body),
         bar,
         [60, 60, 60],
@@ -456,12 +479,22 @@ impl Layout {
                 let place = tolerance((obj - self.goal).length(), 0.0, 0.05, self.place_margin);
                 0.2 * reach(0.02) + 0.1 * lift + 0.7 * place
             }
-            Task::DrawerOpen => 0.3 * reach(0.03) + 0.7 * tolerance(q, DRAWER_OPEN_GOAL, f32::INFINITY, DRAWER_OPEN_GOAL),
-            Task::DrawerClose => 0.3 * reach(0.03) + 0.7 * tolerance(q, f32::NEG_INFINITY, 0.0, DRAWER_OPEN_GOAL),
-            Task::ButtonPress => 0.3 * reach(0.03) + 0.7 * tolerance(q, BUTTON_TRAVEL, f32::INFINITY, BUTTON_TRAVEL),
+            Task::DrawerOpen => {
+                0.3 * reach(0.03) + 0.7 * tolerance(q, DRAWER_OPEN_GOAL, f32::INFINITY, DRAWER_OPEN_GOAL)
+            }
+            Task::DrawerClose => {
+                0.3 * reach(0.03) + 0.7 * tolerance(q, f32::NEG_INFINITY, 0.0, DRAWER_OPEN_GOAL)
+            }
+            Task::ButtonPress => {
+                0.3 * reach(0.03) + 0.7 * tolerance(q, BUTTON_TRAVEL, f32::INFINITY, BUTTON_TRAVEL)
+            }
             Task::DoorOpen => 0.3 * reach(0.03) + 0.7 * tolerance(q, DOOR_GOAL, f32::INFINITY, DOOR_GOAL),
-            Task::WindowOpen => 0.3 * reach(0.03) + 0.7 * tolerance(q, WINDOW_OPEN_GOAL, f32::INFINITY, WINDOW_OPEN_GOAL),
-            Task::WindowClose => 0.3 * reach(0.03) + 0.7 * tolerance(q, f32::NEG_INFINITY, 0.0, WINDOW_OPEN_GOAL),
+            Task::WindowOpen => {
+                0.3 * reach(0.03) + 0.7 * tolerance(q, WINDOW_OPEN_GOAL, f32::INFINITY, WINDOW_OPEN_GOAL)
+            }
+            Task::WindowClose => {
+                0.3 * reach(0.03) + 0.7 * tolerance(q, f32::NEG_INFINITY, 0.0, WINDOW_OPEN_GOAL)
+            }
         };
         10.0 * r
     }
