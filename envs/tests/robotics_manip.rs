@@ -56,6 +56,28 @@ fn check_env_passes_on_every_task() {
 }
 
 #[test]
+fn no_task_starts_solved_and_joints_start_where_documented() {
+    use alignrl_envs::robotics::manip::ManipEnv;
+    use alignrl_envs::robotics::manip::task::{DRAWER_OPEN_GOAL, WINDOW_OPEN_GOAL};
+    for task in ALL_TASKS {
+        let mut env = ManipEnv::new(task);
+        let mut obs = vec![0.0; OBS_LEN];
+        for seed in 0..20 {
+            let mut info = Info::new();
+            env.reset(Some(seed), &mut obs, &mut info).unwrap();
+            assert_eq!(info.get("success"), Some(0.0), "{} seed {seed}", task.id());
+            let q = env.layout().joint_coordinate(env.physics());
+            let start = match task {
+                Task::DrawerClose => DRAWER_OPEN_GOAL,
+                Task::WindowClose => WINDOW_OPEN_GOAL,
+                _ => 0.0,
+            };
+            assert!((q - start).abs() < 1e-5, "{} seed {seed}: q = {q}", task.id());
+        }
+    }
+}
+
+#[test]
 fn same_seed_gives_bit_identical_episodes() {
     for task in ALL_TASKS {
         let (_, a) = episode(task, 7, None);
