@@ -13,7 +13,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use alignrl_envs::vector::{VecEnv, VectorEnv};
+use alignrl_envs::vector::VecEnv;
 use alignrl_envs::{Env, EnvRng, Info, Space, make};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::SeedableRng;
