@@ -125,6 +125,10 @@ pub trait Env: Send {
     }
     /// A short name of the innermost environment (wrappers forward it).
     fn name(&self) -> &str;
+    /// The 3-D scene, for recordings, if the environment has one (wrappers forward it).
+    fn scene(&self) -> Option<&dyn crate::scene::SceneView> {
+        None
+    }
 }
 
 impl<E: Env + ?Sized> Env for Box<E> {
@@ -145,6 +149,9 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
     fn name(&self) -> &str {
         (**self).name()
+    }
+    fn scene(&self) -> Option<&dyn crate::scene::SceneView> {
+        (**self).scene()
     }
 }
 

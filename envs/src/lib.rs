@@ -18,6 +18,8 @@ pub mod classic;
 pub mod env;
 pub mod fsio;
 pub mod registry;
+pub mod robotics;
+pub mod scene;
 pub mod sensors;
 pub mod space;
 pub mod tabular;

@@ -254,6 +254,8 @@ impl Registry {
             let mut r = Registry::new();
             crate::classic::register(&mut r);
             crate::tabular::register(&mut r);
+            crate::robotics::manip::register(&mut r);
+            crate::robotics::control::register(&mut r);
             r
         })
     }

@@ -74,6 +74,10 @@ enum Command {
         /// Replay actions from a file: one step per line, components separated by ','.
         #[arg(long, value_name = "FILE")]
         actions_file: Option<PathBuf>,
+        /// Write a rerun recording (.rrd) of the first episode: every shape's pose per step, the
+        /// goal and the reward. The env must have a 3-D scene (the rapier3d robotics envs).
+        #[arg(long, value_name = "FILE.rrd")]
+        rrd: Option<PathBuf>,
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -236,7 +240,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Envs { json } => envs::run(json),
         Command::Check { env, opts, json } => check::run(env.as_deref(), &opts, json),
-        Command::Rollout { env, opts, episodes, seed, out, actions, actions_file, json } => {
+        Command::Rollout { env, opts, episodes, seed, out, actions, actions_file, rrd, json } => {
             rollout::run(&rollout::RolloutArgs {
                 env,
                 opts,
@@ -246,6 +250,7 @@ fn main() -> ExitCode {
                 actions,
                 actions_file,
                 json,
+                rrd,
             })
         }
         Command::Train {

@@ -1,3 +1,4 @@
-//! Visualisation: PNG plots ([`plot`]) and rerun recordings.
+//! Visualisation: PNG plots ([`plot`]) and rerun recordings ([`record`]).
 
 pub mod plot;
+pub mod record;

@@ -72,6 +72,9 @@ impl<E: Env> Env for ClipAction<E> {
     fn name(&self) -> &str {
         self.env.name()
     }
+    fn scene(&self) -> Option<&dyn crate::scene::SceneView> {
+        self.env.scene()
+    }
 }
 
 /// Gymnasium's `RescaleAction`: the agent acts in the box `[min_action, max_action]` and the
@@ -183,6 +186,9 @@ impl<E: Env> Env for RescaleAction<E> {
     }
     fn name(&self) -> &str {
         self.env.name()
+    }
+    fn scene(&self) -> Option<&dyn crate::scene::SceneView> {
+        self.env.scene()
     }
 }
 

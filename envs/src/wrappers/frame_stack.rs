@@ -188,6 +188,9 @@ impl<E: Env> Env for FrameStack<E> {
     fn name(&self) -> &str {
         self.env.name()
     }
+    fn scene(&self) -> Option<&dyn crate::scene::SceneView> {
+        self.env.scene()
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Gymnasium's wrappers over any [`crate::Env`].
 //!
-//! Every wrapper implements [`crate::Env`] itself, forwards `name()` and `render()` to the
+//! Every wrapper implements [`crate::Env`] itself, forwards `name()`, `render()` and `scene()` to the
 //! environment it wraps, gives access to it through `inner()` / `inner_mut()` / `into_inner()`, and
 //! allocates nothing in `step` (buffers it needs are allocated once, in the constructor).
 //! Wrappers that add entries to [`crate::Info`] use the keys exported here as constants.
@@ -16,12 +16,14 @@
 //! | [`TransformReward`] | `TransformReward` |
 //! | [`FrameStack`] | `FrameStackObservation` |
 //! | [`AuxiliaryReward`] | — (second reward channel for bilevel reward design) |
+//! | [`Ar1Distractors`], [`ObservationNoise`] | — (state-based distractors, RePo's stand-in; see [`distractors`]) |
 //!
 //! Wrappers that need a particular space (a `Box`) check it in their constructor and return
 //! [`crate::EnvError::Other`] otherwise.
 
 mod action;
 mod auxiliary_reward;
+pub mod distractors;
 mod frame_stack;
 mod normalize;
 mod record_episode_statistics;
@@ -30,6 +32,7 @@ mod transform_reward;
 
 pub use action::{ClipAction, RescaleAction};
 pub use auxiliary_reward::{AUX_EPISODE_RETURN, AUX_REWARD, AuxiliaryReward};
+pub use distractors::{Ar1Config, Ar1Distractors, ObservationNoise};
 pub use frame_stack::{FrameStack, FrameStackObservation, Padding};
 pub use normalize::{NormalizeObservation, NormalizeReward, ReturnReset, RunningMeanStd};
 pub use record_episode_statistics::{

@@ -198,6 +198,9 @@ impl<E: Env> Env for NormalizeObservation<E> {
     fn name(&self) -> &str {
         self.env.name()
     }
+    fn scene(&self) -> Option<&dyn crate::scene::SceneView> {
+        self.env.scene()
+    }
 }
 
 /// When [`NormalizeReward`] restarts its discounted return.
@@ -341,6 +344,9 @@ impl<E: Env> Env for NormalizeReward<E> {
     }
     fn name(&self) -> &str {
         self.env.name()
+    }
+    fn scene(&self) -> Option<&dyn crate::scene::SceneView> {
+        self.env.scene()
     }
 }
 

@@ -61,4 +61,7 @@ impl<E: Env> Env for TimeLimit<E> {
     fn name(&self) -> &str {
         self.env.name()
     }
+    fn scene(&self) -> Option<&dyn crate::scene::SceneView> {
+        self.env.scene()
+    }
 }

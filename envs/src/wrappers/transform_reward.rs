@@ -82,6 +82,9 @@ impl<E: Env, F: Fn(f64) -> f64 + Send> Env for TransformReward<E, F> {
     fn name(&self) -> &str {
         self.env.name()
     }
+    fn scene(&self) -> Option<&dyn crate::scene::SceneView> {
+        self.env.scene()
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use alignrl_envs::{Env, EnvRng, Info, Space};
+use alignrl_viz::record::EpisodeRecorder;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -32,6 +33,8 @@ pub struct RolloutArgs {
     pub actions_file: Option<PathBuf>,
     /// Print one JSON object on stdout.
     pub json: bool,
+    /// Write a rerun recording of the first episode here (the env must have a 3-D scene).
+    pub rrd: Option<PathBuf>,
 }
 
 /// Result of one episode.
@@ -63,6 +66,12 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
     if args.episodes == 0 {
         return Err(usage("--episodes must be at least 1"));
     }
+    if args.rrd.is_some() && env.scene().is_none() {
+        return Err(usage(format!(
+            "--rrd: {} has no 3-D scene to record (the rapier3d robotics envs have one)",
+            args.env
+        )));
+    }
     let episodes = if replay.is_some() { 1 } else { args.episodes };
     let bar = ProgressBar::new(episodes as u64);
     bar.set_style(
@@ -71,9 +80,14 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
     );
     let mut results = Vec::with_capacity(episodes);
     let mut policy_rng = EnvRng::seed_from_u64(args.seed ^ 0x5eed_fa11_c0de);
+    let mut recording = None;
     for k in 0..episodes {
         let seed = (k == 0).then_some(args.seed);
-        let ep = run_episode(env.as_mut(), seed, &mut policy_rng, replay.as_deref())?;
+        let recorder = match (&args.rrd, k) {
+            (Some(_), 0) => Some(&mut recording),
+            _ => None,
+        };
+        let ep = run_episode_recorded(env.as_mut(), seed, &mut policy_rng, replay.as_deref(), recorder)?;
         bar.set_message(format!("return {:.2}", ep.ret));
         bar.inc(1);
         results.push(ep);
@@ -84,6 +98,11 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
     let mean_len = results.iter().map(|e| e.length as f64).sum::<f64>() / results.len() as f64;
     if let Some(path) = &args.out {
         write_csv(path, args.seed, &results)?;
+    }
+    if let (Some(path), Some(rec)) = (&args.rrd, recording) {
+        let frames = rec.frames();
+        let bytes = rec.finish(path).with_context(|| format!("writing --rrd {}", path.display()))?;
+        eprintln!("wrote {} ({frames} frames, {bytes} bytes)", path.display());
     }
     if args.json {
         print_json(&json!({
@@ -113,10 +132,27 @@ pub fn run_episode(
     policy_rng: &mut EnvRng,
     replay: Option<&[Vec<f64>]>,
 ) -> anyhow::Result<Episode> {
+    run_episode_recorded(env, seed, policy_rng, replay, None)
+}
+
+/// [`run_episode`], also recording the scene of every step into `*recording` (started after the
+/// reset) when `recording` is given and the env has a scene.
+pub fn run_episode_recorded(
+    env: &mut dyn Env,
+    seed: Option<u64>,
+    policy_rng: &mut EnvRng,
+    replay: Option<&[Vec<f64>]>,
+    mut recording: Option<&mut Option<EpisodeRecorder>>,
+) -> anyhow::Result<Episode> {
     let mut obs = vec![0.0; env.observation_space().packed_len()];
     let mut action = vec![0.0; env.action_space().packed_len()];
     let mut info = Info::new();
     env.reset(seed, &mut obs, &mut info).context("reset failed")?;
+    if let (Some(slot), Some(scene)) = (recording.as_deref_mut(), env.scene()) {
+        let mut rec = EpisodeRecorder::new(env.name(), scene).context("starting the recording")?;
+        rec.record(0, scene, None).context("recording step 0")?;
+        *slot = Some(rec);
+    }
     let mut ep = Episode { ret: 0.0, length: 0, terminated: false, truncated: false };
     loop {
         match replay {
@@ -146,6 +182,10 @@ pub fn run_episode(
         })?;
         ep.ret += s.reward;
         ep.length += 1;
+        if let (Some(Some(rec)), Some(scene)) = (recording.as_deref_mut(), env.scene()) {
+            rec.record(ep.length as i64, scene, Some(s.reward))
+                .with_context(|| format!("recording step {}", ep.length))?;
+        }
         if s.done() {
             ep.terminated = s.terminated;
             ep.truncated = s.truncated;
