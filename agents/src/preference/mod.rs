@@ -9,21 +9,33 @@
 //!   noise: stochastic β, mistake ε, skip, equal, myopic γ); [`FileTeacher`] (recorded labels).
 //! - [`model`]: the [`RewardModel`] trait, the Bradley–Terry loss, Adam training
 //!   ([`fit_adam`]), the linear partial-return model [`LinearBtModel`].
+//! - [`regret`]: Knox et al.'s regret model [`RegretModel`] for deterministic transitions, with
+//!   `V*` from a [`PolicyLibrary`] soft maximum or exactly (envelope-theorem gradient).
+//! - [`eval`]: learned reward → optimal policy → scaled return under the true reward.
 //!
 //! Conventions: `P(σ1 ≻ σ2) = σ(score(σ1) − score(σ2))` with the logistic `σ`; partial returns are
 //! undiscounted sums over the segment; `V*` is the MDP's γ-discounted optimal value with
 //! `V*(terminal) = 0`.
 
 pub mod data;
+pub mod eval;
 pub mod model;
+pub mod regret;
 pub mod teacher;
 
 pub use data::{
     ActionSource, PreferenceDataset, PreferenceError, PreferencePair, SCHEMA_NAME, SCHEMA_VERSION, Segment,
     rollout_segment, sample_segment, sample_segment_pairs, with_swapped,
 };
+pub use eval::{
+    Baselines, NEAR_OPTIMAL, cosine, optimal_policy_for, scaled_return_of_model, scaled_return_of_rewards,
+};
 pub use model::{
     DifferentiableModel, LinearBtModel, RewardModel, TrainConfig, TrainSummary, bt_loss,
     finite_difference_grad, fit_adam, softplus,
+};
+pub use regret::{
+    KNOX_DELIVERY_VALUES, KNOX_RANDOM_MDP_VALUES, KNOX_TEMPERATURE, PolicyLibrary, RegretModel, VStar,
+    require_deterministic, solve_optimal,
 };
 pub use teacher::{FileTeacher, LabelModel, ScriptedTeacher, Teacher, TeacherConfig, TieMode, logistic};

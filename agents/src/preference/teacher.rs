@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 use super::data::{PreferenceDataset, PreferenceError, PreferencePair, Segment, dot, invalid};
-use crate::tabular::policy_iteration;
+use super::regret::solve_optimal;
 
 /// Labels pairs of segments.
 pub trait Teacher {
@@ -155,7 +155,7 @@ impl ScriptedTeacher {
         config.validate()?;
         let v_star = match config.model {
             LabelModel::PartialReturn => Vec::new(),
-            LabelModel::Regret => policy_iteration(mdp, &Default::default())?.v,
+            LabelModel::Regret => solve_optimal(mdp, None)?.v,
         };
         Ok(ScriptedTeacher {
             config,
