@@ -9,6 +9,8 @@
 //! - [`registry`]: `make("CartPole-v1")`, versioned ids, typed options.
 //! - [`checker`]: `check_env`, Gymnasium's environment checker.
 //! - [`classic`]: CartPole, Pendulum, MountainCar, MountainCarContinuous, Acrobot (Gymnasium 1.x).
+//! - [`shaping`]: auxiliary heuristics (helpful, misaligned) and PBRS for CartPole, MountainCar
+//!   and the trap gridworld, for bilevel reward design.
 //! - [`sensors`]: pose trajectories from files and logs, simulated sensor rigs.
 //! - [`tabular`]: tabular MDPs with exact models: ASCII gridworlds, the delivery world, the trap
 //!   gridworld.
@@ -19,6 +21,7 @@ pub mod env;
 pub mod fsio;
 pub mod registry;
 pub mod sensors;
+pub mod shaping;
 pub mod space;
 pub mod tabular;
 pub mod vector;
