@@ -617,6 +617,18 @@ pub fn sample_segment_pairs<R: Rng + ?Sized>(
         .collect()
 }
 
+/// [`sample_segment_pairs`] with its own `Pcg64` seeded with `seed` (bit-reproducible).
+pub fn sample_segment_pairs_seeded(
+    mdp: &TabularMdp,
+    n: usize,
+    len: usize,
+    source: ActionSource<'_>,
+    seed: u64,
+) -> Result<Vec<(Segment, Segment)>, PreferenceError> {
+    let mut rng = <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(seed);
+    sample_segment_pairs(mdp, n, len, source, &mut rng)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 //!   ([`fit_adam`]), the linear partial-return model [`LinearBtModel`].
 //! - [`regret`]: Knox et al.'s regret model [`RegretModel`] for deterministic transitions, with
 //!   `V*` from a [`PolicyLibrary`] soft maximum or exactly (envelope-theorem gradient).
+//! - [`domains`]: random delivery-like worlds.
 //! - [`eval`]: learned reward → optimal policy → scaled return under the true reward.
 //!
 //! Conventions: `P(σ1 ≻ σ2) = σ(score(σ1) − score(σ2))` with the logistic `σ`; partial returns are
@@ -18,6 +19,7 @@
 //! `V*(terminal) = 0`.
 
 pub mod data;
+pub mod domains;
 pub mod eval;
 pub mod model;
 pub mod regret;
@@ -25,8 +27,9 @@ pub mod teacher;
 
 pub use data::{
     ActionSource, PreferenceDataset, PreferenceError, PreferencePair, SCHEMA_NAME, SCHEMA_VERSION, Segment,
-    rollout_segment, sample_segment, sample_segment_pairs, with_swapped,
+    rollout_segment, sample_segment, sample_segment_pairs, sample_segment_pairs_seeded, with_swapped,
 };
+pub use domains::{random_delivery_board, random_delivery_world};
 pub use eval::{
     Baselines, NEAR_OPTIMAL, cosine, optimal_policy_for, scaled_return_of_model, scaled_return_of_rewards,
 };
