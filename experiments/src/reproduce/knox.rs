@@ -336,15 +336,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 series.push(Series::new(format!("{method} model, {label} labels, {domain}"), points));
             }
             // The must-show check, when its setting ran.
-            if *domain == "delivery" && *label == "regret" {
-                if let Some(p) = args.pairs.iter().position(|&n| n == 1000) {
-                    let reg: Vec<Outcome> = per_seed.iter().map(|r| r[l][p][0]).collect();
-                    let pr: Vec<Outcome> = per_seed.iter().map(|r| r[l][p][1]).collect();
-                    let mean = |v: &[Outcome]| v.iter().map(|o| o.scaled).sum::<f64>() / v.len() as f64;
-                    let all_sr = reg.iter().all(|o| o.scaled >= 0.9);
-                    let all_cos = reg.iter().all(|o| o.cosine >= 0.95);
-                    let ok = all_sr && all_cos && mean(&reg) >= mean(&pr);
-                    report.notes.push(format!(
+            if *domain == "delivery"
+                && *label == "regret"
+                && let Some(p) = args.pairs.iter().position(|&n| n == 1000)
+            {
+                let reg: Vec<Outcome> = per_seed.iter().map(|r| r[l][p][0]).collect();
+                let pr: Vec<Outcome> = per_seed.iter().map(|r| r[l][p][1]).collect();
+                let mean = |v: &[Outcome]| v.iter().map(|o| o.scaled).sum::<f64>() / v.len() as f64;
+                let all_sr = reg.iter().all(|o| o.scaled >= 0.9);
+                let all_cos = reg.iter().all(|o| o.cosine >= 0.95);
+                let ok = all_sr && all_cos && mean(&reg) >= mean(&pr);
+                report.notes.push(format!(
                         "check (delivery, 1000 regret-labelled pairs, {} seeds): regret scaled return ≥ 0.9 on every seed: {all_sr}; cosine ≥ 0.95 on every seed: {all_cos}; regret mean {:.3} ≥ partial-return mean {:.3}: {} → {}",
                         reg.len(),
                         mean(&reg),
@@ -352,7 +354,6 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                         mean(&reg) >= mean(&pr),
                         if ok { "PASS" } else { "FAIL" }
                     ));
-                }
             }
         }
     }
