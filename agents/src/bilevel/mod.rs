@@ -7,9 +7,14 @@
 //! - [`softmax`]: exact value, gradient, Hessian-vector products (forward mode) and mixed
 //!   second derivatives (vector-Jacobian products) of the return of a tabular softmax policy,
 //!   optionally KL-regularised towards the uniform policy, with a quadratic logit penalty.
+//! - [`barfi`]: tabular exact BARFI (learned reward mix and discount, Newton inner solve, Adam
+//!   outer ascent on the implicit hypergradient).
+//! - [`parl`]: tabular exact PARL / A-PARL (soft-optimal lower level, Bradley–Terry upper level
+//!   on segments from the current policy, full or alternating hypergradient).
 
 pub mod barfi;
 pub mod ihvp;
+pub mod parl;
 pub mod softmax;
 
 pub use ihvp::{
