@@ -9,6 +9,8 @@
 //!   noise: stochastic β, mistake ε, skip, equal, myopic γ); [`FileTeacher`] (recorded labels).
 //! - [`model`]: the [`RewardModel`] trait, the Bradley–Terry loss, Adam training
 //!   ([`fit_adam`]), the linear partial-return model [`LinearBtModel`].
+//! - [`mlp`]: [`MlpBtModel`], an MLP Bradley–Terry reward model trained with burn.
+//! - [`ensemble`]: [`Ensemble`] of reward models with disagreement-based query selection.
 //! - [`regret`]: Knox et al.'s regret model [`RegretModel`] for deterministic transitions, with
 //!   `V*` from a [`PolicyLibrary`] soft maximum or exactly (envelope-theorem gradient).
 //! - [`domains`]: random delivery-like worlds.
@@ -20,7 +22,9 @@
 
 pub mod data;
 pub mod domains;
+pub mod ensemble;
 pub mod eval;
+pub mod mlp;
 pub mod model;
 pub mod regret;
 pub mod teacher;
@@ -30,9 +34,11 @@ pub use data::{
     rollout_segment, sample_segment, sample_segment_pairs, sample_segment_pairs_seeded, with_swapped,
 };
 pub use domains::{random_delivery_board, random_delivery_world};
+pub use ensemble::Ensemble;
 pub use eval::{
     Baselines, NEAR_OPTIMAL, cosine, optimal_policy_for, scaled_return_of_model, scaled_return_of_rewards,
 };
+pub use mlp::MlpBtModel;
 pub use model::{
     DifferentiableModel, LinearBtModel, RewardModel, TrainConfig, TrainSummary, bt_loss,
     finite_difference_grad, fit_adam, softplus,
