@@ -32,7 +32,7 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 use super::BilevelError;
-use super::ihvp::{InverseHvp, implicit_hypergradient};
+use super::ihvp::{CgOptions, InverseHvp, implicit_hypergradient};
 use super::softmax::{Penalty, SoftmaxModel, SoftmaxObjective, SoftmaxPoint};
 use crate::tabular::{
     Policy, ViOptions, evaluate_policy, policy_iteration, soft_value_iteration, start_value,
@@ -463,7 +463,7 @@ pub struct ParlConfig {
 
 impl Default for ParlConfig {
     /// A-PARL, τ = 0.1, L = 3, 2 pairs per round, 300 queries, 5 updates, lr 0.1, κ = 1e-2, β = 1,
-    /// on-policy estimator, threshold 0.9, seed 0.
+    /// on-policy estimator, CG with damping 1e-5, threshold 0.9, seed 0.
     fn default() -> Self {
         ParlConfig {
             variant: ParlVariant::APARL,
@@ -478,7 +478,8 @@ impl Default for ParlConfig {
             implicit_scale: 1.0,
             estimator: ImplicitEstimator::OnPolicy,
             centering: 1.0,
-            inverse: InverseHvp::default(),
+            // Near-deterministic states make H nearly singular; a small damping keeps CG stable.
+            inverse: InverseHvp::Cg(CgOptions { damping: 1e-5, tol: 1e-10, max_iters: 500 }),
             threshold: 0.9,
             seed: 0,
         }
