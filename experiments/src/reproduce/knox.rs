@@ -237,8 +237,13 @@ fn run_job(
     Ok(result)
 }
 
-/// Runs the suite.
+/// Runs the suite: builds the report, prints it and writes its files.
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    emit(&build_report(args)?, &args.common)
+}
+
+/// Runs the experiments and builds the report (rows, notes, plot).
+pub fn build_report(args: &Args) -> anyhow::Result<Report> {
     validate(args)?;
     let started = Instant::now();
     let domains: Vec<(DomainArg, &str)> = DOMAINS
@@ -367,5 +372,53 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         size: (0, 0),
     };
     report.plots.push(("knox_scaled_return.png".into(), chart.to_png()?));
-    emit(&report, &args.common)
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        Cli::try_parse_from(["knox"].iter().chain(extra)).unwrap().args
+    }
+
+    #[test]
+    fn tiny_run_gives_the_long_format_rows() {
+        let a = args(&["--pairs", "20,40", "--seeds", "1", "--epochs", "30", "--library-draws", "8"]);
+        let report = build_report(&a).unwrap();
+        // 2 domains × 2 label sources × 2 methods × 2 pair counts × 2 metrics.
+        assert_eq!(report.rows.len(), 32);
+        for r in &report.rows {
+            assert!(["regret", "partial-return"].contains(&r.method.as_str()));
+            let keys: Vec<&str> = r.settings.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(keys, ["pairs", "labels", "domain"]);
+            if r.metric == "near_optimal_fraction" {
+                assert!((0.0..=1.0).contains(&r.value));
+            } else {
+                assert_eq!(r.metric, "scaled_return");
+                assert!(r.value.is_finite() && r.value <= 1.0 + 1e-9, "{r:?}");
+            }
+        }
+        assert_eq!(report.plots.len(), 1);
+        assert!(report.plots[0].1.starts_with(b"\x89PNG"));
+        // Same seed, same numbers.
+        let again = build_report(&a).unwrap();
+        assert_eq!(report.rows, again.rows);
+    }
+
+    #[test]
+    fn bad_settings_are_usage_errors() {
+        for bad in [&["--pairs", "0"][..], &["--seeds", "0"], &["--lr=-1"], &["--temperature", "0"]] {
+            let err = build_report(&args(bad)).unwrap_err();
+            assert_eq!(crate::exit_code(&err), 2, "{bad:?}: {err}");
+        }
+    }
 }
