@@ -10,6 +10,7 @@
 use alignrl_agents::bilevel::parl::{
     ImplicitEstimator, ParlConfig, ParlFeatures, ParlRun, ParlVariant, ParlWorld, oracle_score, run_parl,
 };
+use alignrl_agents::bilevel::{CgOptions, InverseHvp};
 use alignrl_viz::plot::{LineChart, Series};
 
 use super::{Common, Report, Row, emit};
@@ -39,6 +40,9 @@ pub struct Args {
     /// self-normalised importance weights).
     #[arg(long, default_value = "on-policy")]
     pub estimator: String,
+    /// Damping δ of the conjugate-gradient inverse-Hessian-vector product (CG on −H + δI).
+    #[arg(long, default_value_t = 0.1)]
+    pub cg_damping: f64,
     /// Reward features: `onehot` (one-hot state, realisable), `rowcol` (one-hot row + column,
     /// misspecified) or `both`.
     #[arg(long, default_value = "both")]
@@ -62,6 +66,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if args.budget == 0 || args.pairs_per_round == 0 || args.segment_len == 0 || args.segment_len > 50 {
         return Err(usage("--budget, --pairs-per-round must be ≥ 1 and --segment-len in 1..=50"));
     }
+    if !(args.cg_damping.is_finite() && args.cg_damping >= 0.0) {
+        return Err(usage(format!("--cg-damping {} must be finite and ≥ 0", args.cg_damping)));
+    }
     if !args.implicit_scale.is_finite() {
         return Err(usage(format!("--implicit-scale {} must be finite", args.implicit_scale)));
     }
@@ -83,6 +90,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         segment_len: args.segment_len,
         implicit_scale: args.implicit_scale,
         estimator,
+        inverse: InverseHvp::Cg(CgOptions { damping: args.cg_damping, tol: 1e-10, max_iters: 500 }),
         ..Default::default()
     };
     let seeds = args.seeds as usize;
