@@ -174,6 +174,33 @@ impl Segment {
         Ok(self)
     }
 
+    /// The sub-segment of `len` transitions starting at step `t0` (states `t0 ..= t0 + len`),
+    /// with the matching features, rewards and observations; e.g. to cut fixed-length segments
+    /// out of a long rollout. Errors if it does not fit.
+    pub fn window(&self, t0: usize, len: usize) -> Result<Segment, PreferenceError> {
+        if len == 0 || t0 + len > self.len() {
+            return Err(invalid(
+                "segment window",
+                format!("steps {t0}..{} of a {}-step segment", t0 + len, self.len()),
+            ));
+        }
+        let k = self.n_features;
+        let mut out = Segment::new(
+            self.states[t0..=t0 + len].to_vec(),
+            self.actions[t0..t0 + len].to_vec(),
+            self.features[t0 * k..(t0 + len) * k].to_vec(),
+            k,
+        )?;
+        if !self.rewards.is_empty() {
+            out = out.with_rewards(self.rewards[t0..t0 + len].to_vec())?;
+        }
+        if self.obs_dim > 0 {
+            let d = self.obs_dim;
+            out = out.with_observations(self.observations[t0 * d..(t0 + len + 1) * d].to_vec(), d)?;
+        }
+        Ok(out)
+    }
+
     /// Number of transitions `T`.
     pub fn len(&self) -> usize {
         self.actions.len()
@@ -604,6 +631,22 @@ pub fn sample_segment<R: Rng + ?Sized>(
     rollout_segment(mdp, start, len, source, rng)
 }
 
+/// Rolls out `rollout_len` steps from `s_0 ~ μ` and cuts it into consecutive, non-overlapping
+/// segments of `len` steps (`rollout_len / len` of them; a shorter tail is dropped).
+pub fn segments_from_rollout<R: Rng + ?Sized>(
+    mdp: &TabularMdp,
+    rollout_len: usize,
+    len: usize,
+    source: ActionSource<'_>,
+    rng: &mut R,
+) -> Result<Vec<Segment>, PreferenceError> {
+    if len == 0 || rollout_len < len {
+        return Err(invalid("sampler", format!("cannot cut {len}-step segments from {rollout_len} steps")));
+    }
+    let rollout = sample_segment(mdp, rollout_len, source, rng)?;
+    (0..rollout_len / len).map(|i| rollout.window(i * len, len)).collect()
+}
+
 /// Samples `n` unlabelled pairs of independent segments of `len` steps (each from `s_0 ~ μ`).
 pub fn sample_segment_pairs<R: Rng + ?Sized>(
     mdp: &TabularMdp,
@@ -681,6 +724,16 @@ mod tests {
                 }
             }
         }
+        // Windows of a long rollout chain up and keep their features and rewards.
+        let segs = segments_from_rollout(mdp, 10, 3, ActionSource::Uniform, &mut rng).unwrap();
+        assert_eq!(segs.len(), 3);
+        for w in segs.windows(2) {
+            assert_eq!(w[0].end(), w[1].start());
+        }
+        for s in &segs {
+            assert_eq!(s.rewards()[1], mdp.reward(s.states()[1], s.actions()[1]));
+        }
+        assert!(segs[0].window(2, 2).is_err());
         // A deterministic policy gives its own actions.
         let pi = Policy::deterministic(&vec![3; mdp.n_states()], 4).unwrap();
         let s = sample_segment(mdp, 4, ActionSource::Policy(&pi), &mut rng).unwrap();

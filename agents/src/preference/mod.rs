@@ -31,7 +31,8 @@ pub mod teacher;
 
 pub use data::{
     ActionSource, PreferenceDataset, PreferenceError, PreferencePair, SCHEMA_NAME, SCHEMA_VERSION, Segment,
-    rollout_segment, sample_segment, sample_segment_pairs, sample_segment_pairs_seeded, with_swapped,
+    rollout_segment, sample_segment, sample_segment_pairs, sample_segment_pairs_seeded,
+    segments_from_rollout, with_swapped,
 };
 pub use domains::{random_delivery_board, random_delivery_world};
 pub use ensemble::Ensemble;
