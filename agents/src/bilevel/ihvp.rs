@@ -106,7 +106,7 @@ pub fn conjugate_gradient(
         }
         ap.iter_mut().zip(&p).for_each(|(a, q)| *a += opts.damping * q);
         let pap = dot(&p, &ap);
-        if !(pap > 0.0) {
+        if pap.is_nan() || pap <= 0.0 {
             return Err(BilevelError::NotPositiveDefinite { curvature: pap });
         }
         let alpha = rr / pap;
