@@ -424,6 +424,11 @@ pub enum ImplicitEstimator {
     /// Self-normalised importance-weighted score function over the whole buffer (weights
     /// `p_θ(pair) / q(pair)`, `q` the probability under the policy that collected it).
     ImportanceWeighted,
+    /// **Diagnostic, not query-honest:** the exact `∇_θ G` over all enumerated segment pairs
+    /// with the teacher's soft labels (it uses the teacher on pairs that were never queried).
+    /// Separates the value of the dependence term from the noise of its estimate. Cost
+    /// `O((S·A^L)²)` per update: use short segments.
+    ExactTeacher,
 }
 
 /// Settings of [`run_parl`].
@@ -558,6 +563,9 @@ pub fn run_parl(world: &ParlWorld, cfg: &ParlConfig) -> Result<ParlRun, BilevelE
     let mut pi = vec![0.0; world.model.n_params()];
     let (mut ratio_sum, mut ratio_n) = (0.0, 0usize);
     let mut queries = 0;
+    let all_segments = (cfg.variant == ParlVariant::APARL
+        && cfg.estimator == ImplicitEstimator::ExactTeacher)
+        .then(|| enumerate_segments(world, cfg.segment_len));
     while queries < cfg.max_queries {
         let (theta, _) = world.solve_lower(&nu, cfg.tau)?;
         super::softmax::softmax_rows(&theta, na, &mut pi);
@@ -590,14 +598,16 @@ pub fn run_parl(world: &ParlWorld, cfg: &ParlConfig) -> Result<ParlRun, BilevelE
                 let log_pi: Vec<f64> = pi.iter().map(|p| p.ln()).collect();
                 let pairs: &[Labelled] = match cfg.estimator {
                     ImplicitEstimator::OnPolicy => &buffer[round_start..],
-                    ImplicitEstimator::ImportanceWeighted => &buffer,
+                    ImplicitEstimator::ImportanceWeighted | ImplicitEstimator::ExactTeacher => &buffer,
                 };
                 let ll: Vec<f64> = pairs
                     .iter()
                     .map(|b| bt_loglik(dot(&b.seg[1].features, &nu) - dot(&b.seg[0].features, &nu), b.y).0)
                     .collect();
                 let w: Vec<f64> = match cfg.estimator {
-                    ImplicitEstimator::OnPolicy => vec![1.0 / pairs.len() as f64; pairs.len()],
+                    ImplicitEstimator::OnPolicy | ImplicitEstimator::ExactTeacher => {
+                        vec![1.0 / pairs.len() as f64; pairs.len()]
+                    }
                     ImplicitEstimator::ImportanceWeighted => {
                         let lw: Vec<f64> = pairs
                             .iter()
@@ -615,10 +625,14 @@ pub fn run_parl(world: &ParlWorld, cfg: &ParlConfig) -> Result<ParlRun, BilevelE
                 // Baseline: the weighted mean log-likelihood (none for a single pair).
                 let baseline = if pairs.len() > 1 { dot(&w, &ll) } else { 0.0 };
                 let mut gth = vec![0.0; theta.len()];
-                for ((b, l), wi) in pairs.iter().zip(&ll).zip(&w) {
-                    let c = wi * (l - baseline);
-                    b.seg[0].add_score(&pi, na, c, &mut gth);
-                    b.seg[1].add_score(&pi, na, c, &mut gth);
+                if let Some(segs) = &all_segments {
+                    gth = exact_upper(world, segs, &nu, &theta, cfg.teacher_beta, cfg.l2).2;
+                } else {
+                    for ((b, l), wi) in pairs.iter().zip(&ll).zip(&w) {
+                        let c = wi * (l - baseline);
+                        b.seg[0].add_score(&pi, na, c, &mut gth);
+                        b.seg[1].add_score(&pi, na, c, &mut gth);
+                    }
                 }
                 let imp = world.implicit_term(&nu, &theta, &gth, cfg.tau, cfg.centering, &cfg.inverse)?;
                 let (ni, nd) = (dot(&imp, &imp).sqrt(), dot(&g, &g).sqrt());

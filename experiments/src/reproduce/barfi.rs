@@ -42,8 +42,14 @@ fn barfi_with(h: Heuristic, lambda: f64, aux: Vec<f64>) -> anyhow::Result<BarfiP
         .map_err(|e| anyhow::anyhow!("building the {h} problem: {e}"))
 }
 
-/// Runs the suite.
+/// Runs the suite and writes its outputs.
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    let report = build_report(args)?;
+    emit(&report, &args.common)
+}
+
+/// Computes the suite's report (rows, plots, notes) without writing anything.
+pub fn build_report(args: &Args) -> anyhow::Result<Report> {
     if args.outer_steps == 0 || args.outer_steps > 100_000 {
         return Err(usage(format!("--outer-steps {} must be in 1..=100000", args.outer_steps)));
     }
@@ -126,5 +132,51 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     report.plots.push(("barfi_return.png".into(), ret.to_png()?));
     report.plots.push(("barfi_phi.png".into(), phi.to_png()?));
-    emit(&report, &args.common)
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(extra: &[&str]) -> Result<Args, clap::Error> {
+        Cli::try_parse_from(["barfi"].iter().chain(extra)).map(|c| c.args)
+    }
+
+    #[test]
+    fn rows_cover_methods_and_heuristics() {
+        let report = build_report(&args(&["--outer-steps", "25"]).unwrap()).unwrap();
+        assert_eq!(report.rows.len(), 8);
+        let get = |m: &str, h: &str| {
+            report
+                .rows
+                .iter()
+                .find(|r| r.method == m && r.settings.iter().any(|(k, v)| k == "heuristic" && v == h))
+                .unwrap()
+                .value
+        };
+        for r in &report.rows {
+            assert_eq!(r.metric, "normalized_primary_return");
+            assert!(r.settings.iter().any(|(k, v)| k == "env" && v == ENV));
+        }
+        assert!(get("naive", "misaligned") < 0.0);
+        assert!(get("barfi", "misaligned") >= 0.95);
+        assert!((get("pbrs", "misaligned") - get("primary-only", "misaligned")).abs() < 1e-6);
+        assert_eq!(report.plots.len(), 2);
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for bad in [["--lr=-1"], ["--lambda=0"], ["--outer-steps=0"]] {
+            let err = build_report(&args(&bad).unwrap()).unwrap_err();
+            assert_eq!(crate::exit_code(&err), 2, "{bad:?}");
+        }
+    }
 }

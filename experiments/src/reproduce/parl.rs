@@ -37,7 +37,9 @@ pub struct Args {
     #[arg(long, default_value_t = 1.0)]
     pub implicit_scale: f64,
     /// Estimator of ∇_θ G: `on-policy` (this round's pairs) or `importance` (whole buffer,
-    /// self-normalised importance weights).
+    /// self-normalised importance weights) or `exact-teacher` (diagnostic: exact ∇_θ G over all
+    /// segment pairs with the teacher's probabilities, which spends no queries on them; use
+    /// `--segment-len 2`).
     #[arg(long, default_value = "on-policy")]
     pub estimator: String,
     /// Damping δ of the conjugate-gradient inverse-Hessian-vector product (CG on −H + δI).
@@ -58,8 +60,14 @@ fn median_queries(xs: &[Option<usize>]) -> f64 {
     if m.is_finite() { m } else { f64::NAN }
 }
 
-/// Runs the suite.
+/// Runs the suite and writes its outputs.
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    let report = build_report(args)?;
+    emit(&report, &args.common)
+}
+
+/// Computes the suite's report (rows, plots, notes) without writing anything.
+pub fn build_report(args: &Args) -> anyhow::Result<Report> {
     if args.seeds == 0 || args.seeds > 1000 {
         return Err(usage(format!("--seeds {} must be in 1..=1000", args.seeds)));
     }
@@ -75,7 +83,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let estimator = match args.estimator.as_str() {
         "on-policy" => ImplicitEstimator::OnPolicy,
         "importance" => ImplicitEstimator::ImportanceWeighted,
-        other => return Err(usage(format!("--estimator {other:?}: expected on-policy or importance"))),
+        "exact-teacher" => ImplicitEstimator::ExactTeacher,
+        other => {
+            return Err(usage(format!(
+                "--estimator {other:?}: expected on-policy, importance or exact-teacher"
+            )));
+        }
     };
     let features: Vec<(&str, ParlFeatures)> = match args.features.as_str() {
         "onehot" => vec![("grid6x6", ParlFeatures::OneHotState)],
@@ -152,5 +165,48 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         };
         report.plots.push((format!("parl_{env}.png"), chart.to_png()?));
     }
-    emit(&report, &args.common)
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        Cli::try_parse_from(["parl"].iter().chain(extra)).unwrap().args
+    }
+
+    #[test]
+    fn rows_have_the_issue_names() {
+        let report = build_report(&args(&["--seeds", "1", "--budget", "4", "--features", "onehot"])).unwrap();
+        let methods = ["a-parl", "alternating", "oracle"];
+        let metrics = ["median_queries_to_0.9", "solved_fraction", "final_normalized_return"];
+        assert_eq!(report.rows.len(), 9);
+        for r in &report.rows {
+            assert!(methods.contains(&r.method.as_str()) && metrics.contains(&r.metric.as_str()));
+            assert!(r.settings.iter().any(|(k, v)| k == "env" && v == "grid6x6"));
+        }
+        assert_eq!(median_queries(&[Some(3), None, Some(1)]), 3.0);
+        assert!(median_queries(&[None, None, Some(1)]).is_nan());
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for bad in [
+            &["--seeds", "0"][..],
+            &["--estimator", "magic"],
+            &["--features", "pixels"],
+            &["--cg-damping=-1"],
+        ] {
+            let err = build_report(&args(bad)).unwrap_err();
+            assert_eq!(crate::exit_code(&err), 2, "{bad:?}");
+        }
+    }
 }
