@@ -9,10 +9,13 @@
 //!   optionally KL-regularised towards the uniform policy, with a quadratic logit penalty.
 //! - [`barfi`]: tabular exact BARFI (learned reward mix and discount, Newton inner solve, Adam
 //!   outer ascent on the implicit hypergradient).
+//! - [`deep`]: deep BARFI on classic control with a PPO inner loop (zeroth-order Neumann
+//!   hypergradient from per-component REINFORCE gradients of the burn actor).
 //! - [`parl`]: tabular exact PARL / A-PARL (soft-optimal lower level, Bradley–Terry upper level
 //!   on segments from the current policy, full or alternating hypergradient).
 
 pub mod barfi;
+pub mod deep;
 pub mod ihvp;
 pub mod parl;
 pub mod softmax;
