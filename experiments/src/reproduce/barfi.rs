@@ -32,6 +32,19 @@ pub struct Args {
     /// Also learn the discount γ_φ = σ(φ₃).
     #[arg(long)]
     pub learn_discount: bool,
+    /// Also run deep BARFI on CartPole-v1 with the misaligned heuristic (PPO inner loop):
+    /// primary-only, naive, PBRS and BARFI over `--deep-seeds` PPO seeds.
+    #[arg(long)]
+    pub deep: bool,
+    /// PPO seeds of the deep run.
+    #[arg(long, default_value_t = 5)]
+    pub deep_seeds: u64,
+    /// Outer steps of deep BARFI (each retrains PPO).
+    #[arg(long, default_value_t = 4)]
+    pub deep_outer_steps: usize,
+    /// PPO environment steps per inner solve.
+    #[arg(long, default_value_t = 30_720)]
+    pub deep_inner_steps: u64,
 }
 
 const ENV: &str = "trap-gridworld";
@@ -132,7 +145,94 @@ pub fn build_report(args: &Args) -> anyhow::Result<Report> {
     };
     report.plots.push(("barfi_return.png".into(), ret.to_png()?));
     report.plots.push(("barfi_phi.png".into(), phi.to_png()?));
+    if args.deep {
+        deep_cartpole(args, &mut report)?;
+    }
     Ok(report)
+}
+
+/// Deep BARFI on CartPole-v1 with the misaligned heuristic; `normalized_primary_return` is the
+/// mean greedy episode return divided by the 500-step maximum.
+fn deep_cartpole(args: &Args, report: &mut Report) -> anyhow::Result<()> {
+    use alignrl_agents::backend::CpuAutodiff;
+    use alignrl_agents::bilevel::deep::{DeepBarfiConfig, deep_barfi, greedy_primary_return, train_blended};
+    use alignrl_agents::ppo::PpoConfig;
+    use alignrl_envs::shaping::{cartpole_aux, cartpole_pbrs};
+    use alignrl_envs::{Env, make};
+
+    if args.deep_seeds == 0 || args.deep_seeds > 100 {
+        return Err(usage(format!("--deep-seeds {} must be in 1..=100", args.deep_seeds)));
+    }
+    if args.deep_inner_steps < 512 || args.deep_outer_steps > 100 {
+        return Err(usage("--deep-inner-steps must be ≥ 512 and --deep-outer-steps ≤ 100"));
+    }
+    let device = Default::default();
+    let env = || -> Box<dyn Env> { make("CartPole-v1").expect("CartPole-v1 is registered") };
+    let aux = cartpole_aux(Heuristic::Misaligned);
+    let (mut prim, mut naive, mut pbrs, mut barfi) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut barfi_curves = Vec::new();
+    for seed in 1..=args.deep_seeds {
+        let cfg = DeepBarfiConfig {
+            ppo: PpoConfig { seed, ..Default::default() },
+            inner_steps: args.deep_inner_steps,
+            outer_steps: args.deep_outer_steps,
+            ..Default::default()
+        };
+        let eval = |phi: [f64; 2], pbrs_shaping: bool| -> anyhow::Result<f64> {
+            let agent = if pbrs_shaping {
+                train_blended::<CpuAutodiff, _, _>(&env, cartpole_pbrs(cfg.gamma), phi, &cfg, &device)?
+            } else {
+                train_blended::<CpuAutodiff, _, _>(&env, aux, phi, &cfg, &device)?
+            };
+            Ok(greedy_primary_return(&agent, &env, cfg.eval_episodes, 10_000)? / 500.0)
+        };
+        prim.push(eval([1.0, 0.0], false)?);
+        pbrs.push(eval([1.0, 1.0], true)?);
+        let steps = deep_barfi::<CpuAutodiff, _, _>(env, aux, &cfg, &device)?;
+        naive.push(steps[0].primary_return / 500.0);
+        let last = steps.last().expect("at least one step");
+        barfi.push(last.primary_return / 500.0);
+        report.notes.push(format!(
+            "cartpole seed {seed}: primary-only {:.3}, naive {:.3}, pbrs {:.3}, barfi {:.3}; φ path {}",
+            prim.last().unwrap(),
+            naive.last().unwrap(),
+            pbrs.last().unwrap(),
+            barfi.last().unwrap(),
+            steps
+                .iter()
+                .map(|s| format!("({:.2}, {:.2})", s.phi[0], s.phi[1]))
+                .collect::<Vec<_>>()
+                .join(" → ")
+        ));
+        barfi_curves.push(steps);
+    }
+    let n = args.deep_seeds as usize;
+    for (method, xs) in [("primary-only", &prim), ("naive", &naive), ("pbrs", &pbrs), ("barfi", &barfi)] {
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        report.rows.push(
+            Row::new(method, "normalized_primary_return", mean, n)
+                .with("env", "cartpole")
+                .with("heuristic", Heuristic::Misaligned.name()),
+        );
+    }
+    let chart = LineChart {
+        title: "Deep BARFI on CartPole (misaligned heuristic)".into(),
+        x_label: "outer step".into(),
+        y_label: "greedy primary return / 500".into(),
+        series: barfi_curves
+            .iter()
+            .enumerate()
+            .map(|(i, st)| {
+                Series::new(
+                    format!("seed {}", i + 1),
+                    st.iter().enumerate().map(|(k, s)| (k as f64, s.primary_return / 500.0)).collect(),
+                )
+            })
+            .collect(),
+        ..Default::default()
+    };
+    report.plots.push(("barfi_cartpole.png".into(), chart.to_png()?));
+    Ok(())
 }
 
 #[cfg(test)]
