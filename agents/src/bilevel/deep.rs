@@ -18,6 +18,12 @@
 //! burn networks are finite differences of gradients ([`super::finite_difference_hvp`]); they are
 //! not used here (a documented simplification: the step direction is the gradient-alignment of the
 //! auxiliary and primary policy gradients). `φ` moves by Adam.
+//!
+//! **Measured** (`alignrl reproduce barfi --deep`, CartPole-v1, tilt-bonus misaligned heuristic,
+//! 5 PPO seeds, 30 720 steps per solve, 4 outer steps): greedy primary return / 500 was
+//! primary-only 0.908, naive 0.590, PBRS 0.969, BARFI 0.715. The estimate never lowered `φ₂`:
+//! the per-step tilt bonus accumulates with survival, so its policy gradient is aligned with the
+//! primary one at the trained policy, and `φ₁`, `φ₂` rose together (≈ 2.0 after 4 steps).
 
 use std::marker::PhantomData;
 

@@ -26,6 +26,15 @@
 //! per step, lava cells −1, every other step −0.01, γ = 0.9, uniform start; the score is the
 //! greedy policy of the learned soft `Q` evaluated under the true reward, normalised between the
 //! uniform policy (0) and the hard optimum (1).
+//!
+//! **Measured** (`alignrl reproduce parl`, 10 seeds, 300 queries, 2 per round, L = 3): with the
+//! exact-sampling hypergradient checked against finite differences (relative error ≈ 8e-9, the
+//! implicit term ≈ 0.57 × the direct one in the unit test), A-PARL with the on-policy
+//! score-function estimate needs CG damping (δ = 1e-5: 4/10 seeds solved; δ = 0.1: 10/10, median
+//! 59 queries vs 29 for the alternating variant). Its estimated implicit term is ≈ 1.1 × the
+//! direct term, whereas the exact one along the same runs ([`ImplicitEstimator::ExactTeacher`],
+//! L = 2) is ≈ 0.11 ×: the estimate is dominated by noise. With the exact dependence term the two
+//! variants tie on the median (60 vs 60) and A-PARL has a 21% lower mean (66 vs 84 queries).
 
 use alignrl_envs::tabular::{MdpParts, TabularMdp};
 use rand::{Rng, SeedableRng};
