@@ -149,17 +149,24 @@ impl PolicyLibrary {
             *ui = dot(self.psi(i, s), w);
         }
         let m = u.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // Policies with (u − m) / T < −CUTOFF have weight < e^−60 relative to the best one, below
+        // f64 round-off: skip their exponentials (at T = 0.001 that is almost every policy).
+        const CUTOFF: f64 = 60.0;
+        let weight = |ui: f64| {
+            let x = (ui - m) / temperature;
+            if x < -CUTOFF { 0.0 } else { x.exp() }
+        };
         let mut z = 0.0;
         let mut v = 0.0;
         for &ui in u.iter() {
-            let e = ((ui - m) / temperature).exp();
+            let e = weight(ui);
             z += e;
             v += e * ui;
         }
         v /= z;
         grad.fill(0.0);
         for (i, &ui) in u.iter().enumerate() {
-            let p = ((ui - m) / temperature).exp() / z;
+            let p = weight(ui) / z;
             let c = p * (1.0 + (ui - v) / temperature);
             if c != 0.0 {
                 for (g, x) in grad.iter_mut().zip(self.psi(i, s)) {
