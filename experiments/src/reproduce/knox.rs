@@ -14,7 +14,7 @@
 //! Rows (`--json`): `method` ∈ {`regret`, `partial-return`} (the trained model), `metric` ∈
 //! {`scaled_return` (mean over seeds), `near_optimal_fraction` (fraction of seeds with scaled
 //! return > 0.9)}, settings `pairs`, `labels` (the labelling model), `domain`. Plot:
-//! `knox_scaled_return.png`, mean scaled return against pairs (log x).
+//! `knox_scaled_return.png`, mean scaled return against pairs (log x), clipped at −1 for display.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -336,7 +336,8 @@ pub fn build_report(args: &Args) -> anyhow::Result<Report> {
                     report.notes.push(format!(
                         "{domain:<11} labels={label:<14} model={method:<14} pairs={n:<5} scaled return mean {mean:.3} min {min:.3}, near-optimal {near:.2}, cosine to w* mean {cos_mean:.3} min {cos_min:.3}"
                     ));
-                    points.push((n as f64, mean));
+                    // Plotted clipped at −1 so that failures (down to ≈ −10) do not flatten the rest.
+                    points.push((n as f64, mean.max(-1.0)));
                 }
                 series.push(Series::new(format!("{method} model, {label} labels, {domain}"), points));
             }
@@ -366,7 +367,7 @@ pub fn build_report(args: &Args) -> anyhow::Result<Report> {
     let chart = LineChart {
         title: "Knox et al.: scaled return of the learned reward's optimal policy".into(),
         x_label: "labelled preference pairs".into(),
-        y_label: "scaled return (mean over seeds; 1 = optimal, 0 = uniform)".into(),
+        y_label: "scaled return (mean over seeds, clipped at -1; 1 = optimal, 0 = uniform)".into(),
         log_x: true,
         series,
         size: (0, 0),
