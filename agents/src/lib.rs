@@ -1,5 +1,7 @@
 //! alignrl-agents: learning agents and exact solvers.
 //!
+//! - [`bilevel`]: bilevel reward design (BARFI, PARL / A-PARL): exact tabular hypergradients,
+//!   CG / Neumann inverse-Hessian-vector products.
 //! - [`backend`]: the CPU backend (burn `Flex`) and, behind the `cuda` feature, CUDA, with
 //!   device probing that turns a missing GPU into a clear error.
 //! - [`tabular`]: exact solvers for tabular MDPs (value and policy iteration, exact policy
@@ -16,9 +18,11 @@
 //! - [`sac`]: SAC (CleanRL's algorithm: twin Q, tanh-Gaussian actor, tuned temperature) for Box actions.
 
 pub mod backend;
+pub mod bilevel;
 pub mod distributions;
 pub mod nn;
 pub mod ppo;
+pub mod preference;
 pub mod rl;
 pub mod sac;
 pub mod tabular;

@@ -9,6 +9,8 @@
 //! - [`registry`]: `make("CartPole-v1")`, versioned ids, typed options.
 //! - [`checker`]: `check_env`, Gymnasium's environment checker.
 //! - [`classic`]: CartPole, Pendulum, MountainCar, MountainCarContinuous, Acrobot (Gymnasium 1.x).
+//! - [`shaping`]: auxiliary heuristics (helpful, misaligned) and PBRS for CartPole, MountainCar
+//!   and the trap gridworld, for bilevel reward design.
 //! - [`sensors`]: pose trajectories from files and logs, simulated sensor rigs.
 //! - [`tabular`]: tabular MDPs with exact models: ASCII gridworlds, the delivery world, the trap
 //!   gridworld.
@@ -21,6 +23,7 @@ pub mod registry;
 pub mod robotics;
 pub mod scene;
 pub mod sensors;
+pub mod shaping;
 pub mod space;
 pub mod tabular;
 pub mod vector;
