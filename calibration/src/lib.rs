@@ -20,3 +20,4 @@ pub mod metrics;
 pub mod observability;
 pub mod refine;
 pub mod se3;
+pub mod selection;
