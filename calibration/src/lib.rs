@@ -14,7 +14,6 @@ pub mod align;
 pub mod bingham;
 pub mod bingham_burn;
 pub mod handeye;
-pub mod l2calib;
 pub mod imu_odom;
 pub mod metrics;
 pub mod observability;
