@@ -725,25 +725,6 @@ pub fn refine(
     })
 }
 
-/// Names a set of (near-)orthogonal axes: one axis by [`axis_name`]; all three as "x, y and z";
-/// two as the two coordinate axes spanning their plane when that plane is a coordinate plane.
-fn axes_name(axes: &[Vector3<f64>]) -> String {
-    match axes.len() {
-        0 => String::new(),
-        1 => axis_name(&axes[0]),
-        2 => {
-            let normal = axes[0].cross(&axes[1]);
-            match axis_name(&normal).as_str() {
-                "x" => "y and z".into(),
-                "y" => "x and z".into(),
-                "z" => "x and y".into(),
-                _ => format!("{} and {}", axis_name(&axes[0]), axis_name(&axes[1])),
-            }
-        }
-        _ => "x, y and z".into(),
-    }
-}
-
 fn fmt_std(v: f64, quantity: Quantity) -> String {
     if !v.is_finite() || v > 1e6 {
         return "unbounded".into();
@@ -918,7 +899,6 @@ fn observability(
         }
     }
     let weak_translation = canonical_axes(weak_translation);
-    let t_axes: Vec<Vector3<f64>> = weak_translation.iter().map(|(ax, _, _)| *ax).collect();
     for (axis, s, coupled) in &weak_translation {
         let excitation = ge_spread(&g, axis);
         let noise_only = excitation < threshold;
@@ -936,10 +916,17 @@ fn observability(
         let coupled = coupled
             .map(|r| format!(" (together with a rotation about {})", axis_name(&r)))
             .unwrap_or_default();
-        let group = if t_axes.len() > 1 {
-            format!(" (translation along {} is not determined)", axes_name(&t_axes))
+        let evidence = if *s > tt {
+            format!(
+                "predicted std {} > {}",
+                fmt_std(*s, Quantity::Translation),
+                fmt_std(tt, Quantity::Translation)
+            )
         } else {
-            String::new()
+            format!(
+                "its predicted std {} is an artefact of noise in the reference",
+                fmt_std(*s, Quantity::Translation)
+            )
         };
         findings.push(PoseFinding {
             quantity: Quantity::Translation,
@@ -949,11 +936,9 @@ fn observability(
             excitation_rad: Some(excitation),
             reason: if *s > tt { FindingReason::PredictedStd } else { FindingReason::NoiseOnlyExcitation },
             message: format!(
-                "translation along {}{coupled} is not observable (predicted std {} > {}; the motion tilts it by {:.3}° RMS, \
-                 noise level {:.3}°){group}: {why}",
+                "translation along {}{coupled} is not observable ({evidence}; the motion tilts this direction by \
+                 {:.3}° RMS, at least {:.3}° is needed to see it above the noise): {why}",
                 axis_name(axis),
-                fmt_std(*s, Quantity::Translation),
-                fmt_std(tt, Quantity::Translation),
                 excitation.to_degrees(),
                 threshold.to_degrees(),
             ),
