@@ -15,6 +15,7 @@ pub mod bingham;
 pub mod bingham_burn;
 pub mod handeye;
 pub mod imu_odom;
+pub mod l2calib;
 pub mod metrics;
 pub mod observability;
 pub mod refine;
