@@ -88,7 +88,9 @@ pub fn kinematic_samples(
     if half_window < 2 {
         return Err(L2CalibError::InvalidConfig { field: "half_window", reason: "must be ≥ 2".into() });
     }
-    if let Some(i) = (1..imu.len()).find(|&i| !(imu[i].stamp > imu[i - 1].stamp)) {
+    if let Some(i) = (1..imu.len())
+        .find(|&i| imu[i].stamp.partial_cmp(&imu[i - 1].stamp) != Some(std::cmp::Ordering::Greater))
+    {
         return Err(L2CalibError::InvalidConfig {
             field: "imu",
             reason: format!("stamps must increase strictly (sample {i})"),

@@ -13,7 +13,7 @@
 //!   gravity solved in closed form), batched burn tensor ops.
 //! - [`policy`]: the L2Calib policy, its exact log-density and entropy as differentiable tensors.
 //! - [`trainer`]: initial search and bandit PPO.
-//! - [`toy`]: the repository's toy target (§6.6).
+//! - [`toy`]: the repository's toy target (§6.6); [`rig`]: a simulated two-sensor rig for sweeps.
 //!
 //! Convention (as everywhere in this crate): `T_wr(t) · X = Y · T_ws(t)`, with `T_wr` the reference
 //! trajectory, `T_ws` the sensor trajectory and `Y` an unknown fixed world alignment.
@@ -21,6 +21,7 @@
 pub mod imu_scorer;
 pub mod policy;
 pub mod pose_scorer;
+pub mod rig;
 pub mod toy;
 pub mod trainer;
 
@@ -31,6 +32,9 @@ pub use toy::{ToyScorer, ToyTarget};
 pub use trainer::{EpisodeLog, TrainOutcome, TrainerConfig, train};
 
 use nalgebra::{Isometry3, Translation3, UnitQuaternion, Vector4};
+
+/// An extrinsic `X = T_ref_sensor` (metres, unit quaternion).
+pub type Extrinsic = Isometry3<f64>;
 
 /// Why an L2Calib component could not be built or run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -100,10 +100,8 @@ impl PolicyParams {
     /// One draw: translation (metres) and a w-first unit quaternion, from `bingham` (which must be
     /// [`PolicyParams::bingham`] of these parameters; built once per batch).
     pub fn sample<R: Rng + ?Sized>(&self, bingham: &Bingham, rng: &mut R) -> ([f64; 3], Vector4<f64>) {
-        let mut t = [0.0; 3];
-        for i in 0..3 {
-            t[i] = self.mean[i] + self.log_std[i].exp() * standard_normal(rng);
-        }
+        let t: [f64; 3] =
+            std::array::from_fn(|i| self.mean[i] + self.log_std[i].exp() * standard_normal(rng));
         (t, bingham.sample(rng))
     }
 

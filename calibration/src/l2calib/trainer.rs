@@ -390,8 +390,8 @@ pub fn train<B: AutodiffBackend, S: Scorer>(
 /// `σ_t` into `[1e-3, width/4]`.
 fn clamp_translation(p: &mut PolicyParams, cfg: &TrainerConfig) {
     let smax = cfg.sigma_max();
-    for i in 0..3 {
+    for (i, s) in smax.iter().enumerate() {
         p.mean[i] = p.mean[i].clamp(cfg.translation_min[i], cfg.translation_max[i]);
-        p.log_std[i] = p.log_std[i].clamp(1e-3f64.ln(), smax[i].max(1e-3).ln());
+        p.log_std[i] = p.log_std[i].clamp(1e-3f64.ln(), s.max(1e-3).ln());
     }
 }
