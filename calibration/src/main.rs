@@ -669,14 +669,7 @@ fn read_trajectory(
             read_kitti(path, times)?
         }
     };
-    if !report.is_clean() {
-        let first = report.repairs.first().map(|r| r.to_string()).unwrap_or_default();
-        warnings.push(format!(
-            "{}: {} entries repaired or dropped while reading (first: {first})",
-            path.display(),
-            report.repairs.len()
-        ));
-    }
+    repair_warnings(&path.display().to_string(), &report, warnings);
     if report.data.len() < 3 {
         return Err(Failure::Usage(format!(
             "{}: {} poses, at least 3 needed",
@@ -685,6 +678,27 @@ fn read_trajectory(
         )));
     }
     Ok(report.data)
+}
+
+/// Summarises a reader's repairs: dropped duplicate stamps are worth a warning each kind; the
+/// normalisation of nearly unit quaternions / rotation matrices (within 1e-3) is routine.
+fn repair_warnings(source: &str, report: &ReadReport, warnings: &mut Vec<String>) {
+    let dropped = report.dropped();
+    if dropped > 0 {
+        let first = report
+            .repairs
+            .iter()
+            .find(|r| matches!(r.kind, alignrl_envs::sensors::RepairKind::DroppedDuplicateStamp { .. }))
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        warnings.push(format!("{source}: {dropped} entries with repeated stamps dropped (first: {first})"));
+    }
+    let normalised = report.repairs.len() - dropped;
+    if normalised > 0 {
+        warnings.push(format!(
+            "{source}: {normalised} rotations renormalised (off unit norm or orthonormality by at most 1e-3)"
+        ));
+    }
 }
 
 fn run_pose(args: &PoseArgs) -> Result<Outcome, Failure> {
@@ -709,13 +723,7 @@ fn run_mcap(args: &McapArgs) -> Result<Outcome, Failure> {
     let mut warnings = Vec::new();
     let mut read = |topic: &str| -> Result<Trajectory, Failure> {
         let r = read_mcap_poses(&args.file, topic)?;
-        if !r.is_clean() {
-            warnings.push(format!(
-                "{} {topic}: {} messages repaired or dropped",
-                args.file.display(),
-                r.repairs.len()
-            ));
-        }
+        repair_warnings(&format!("{} {topic}", args.file.display()), &r, &mut warnings);
         if r.data.len() < 3 {
             return Err(Failure::Usage(format!(
                 "{}: topic {topic} has {} poses, at least 3 needed",
@@ -919,7 +927,11 @@ fn calibrate_and_write(
     let mut time_offset = None;
     if !opts.no_time_offset {
         step(&pb, "time offset");
-        let tcfg = TimeOffsetConfig { max_offset_s: opts.max_time_offset, step_s: None };
+        let tcfg = TimeOffsetConfig {
+            max_offset_s: opts.max_time_offset,
+            step_s: None,
+            correlation_time: best.correlation_time,
+        };
         // The sensor stamps shifted by the known offset, so that the estimate is the residual offset.
         let shifted = Trajectory::new(
             sensor.stamps().iter().map(|t| t - opts.time_offset).collect(),
@@ -974,6 +986,14 @@ fn calibrate_and_write(
         if sel.fallback_all {
             warnings.push("no window passed the excitation threshold: all data was used anyway".into());
         }
+    }
+    if best.correlation_time > 10.0 && opts.segment.is_none() {
+        warnings.push(format!(
+            "the residuals are correlated over about {:.0} consecutive poses: the sensor (or the reference) probably \
+             drifts; the standard deviations account for it, and --segment 10 (a world alignment per 10 s) may \
+             absorb the drift",
+            best.correlation_time
+        ));
     }
     if !best.converged {
         warnings.push(format!("refinement stopped after {} iterations without converging", best.iterations));

@@ -821,6 +821,35 @@ fn observability(
         _ => "the rig hardly rotates; rotate it about at least two different axes while recording".into(),
     };
 
+    // Standard deviation along a unit direction `u` of the translation (offset 0) or rotation
+    // (offset 3) block, in metres or radians; infinite when a null direction touches it.
+    let std_along = |offset: usize, u: &Vector3<f64>| -> f64 {
+        let mut var = 0.0;
+        for j in 0..6 {
+            let c = eig.eigenvectors[(offset, j)] * u.x
+                + eig.eigenvectors[(offset + 1, j)] * u.y
+                + eig.eigenvectors[(offset + 2, j)] * u.z;
+            let l = eig.eigenvalues[j];
+            if l > floor {
+                var += c * c / l;
+            } else if c * c > 1e-12 {
+                return f64::INFINITY;
+            }
+        }
+        d[offset] * var.sqrt()
+    };
+    // Coordinate axes for a repeated weak subspace when each of them is itself untrusted,
+    // otherwise the eigen-directions; the deviation is recomputed along each reported axis.
+    let name_axes = |group: Vec<(Vector3<f64>, f64, Option<Vector3<f64>>)>, offset: usize, tol: f64| {
+        let canon = canonical_axes(group.clone());
+        let canon: Vec<_> = canon.into_iter().map(|(u, _, c)| (u, std_along(offset, &u), c)).collect();
+        if canon.iter().all(|(_, s, _)| *s > tol) {
+            canon
+        } else {
+            group.into_iter().map(|(u, s, c)| (u, std_along(offset, &u).max(s), c)).collect()
+        }
+    };
+
     let mut findings: Vec<PoseFinding> = Vec::new();
     // Translation findings are grouped so that a 2- or 3-dimensional null space is named once.
     let mut weak_translation: Vec<(Vector3<f64>, f64, Option<Vector3<f64>>)> = Vec::new();
@@ -841,7 +870,7 @@ fn observability(
             weak_rotation.push((vr.normalize(), s * tr, coupled));
         }
     }
-    for (axis, s, coupled) in canonical_axes(weak_rotation) {
+    for (axis, s, coupled) in name_axes(weak_rotation, 3, tr) {
         let coupled = coupled
             .map(|t| format!(" (together with a translation along {})", axis_name(&t)))
             .unwrap_or_default();
@@ -850,7 +879,8 @@ fn observability(
             "the rig hardly rotates away from this axis and does not move along a curved path; turn the rig and \
              move it along curves while recording"
         } else {
-            "rotate the rig about more axes and move it along curved paths while recording"
+            "the motion excites it, but too little for the noise and length of this recording; record longer, \
+             rotate the rig about more axes and move it along curved paths"
         };
         findings.push(PoseFinding {
             quantity: Quantity::Rotation,
@@ -868,39 +898,18 @@ fn observability(
         });
     }
     // Errors-in-variables check: translation directions excited at the noise level only.
-    let cov_tt = {
-        let mut c = Matrix3::zeros();
-        for (p, q) in (0..3).flat_map(|p| (0..3).map(move |q| (p, q))) {
-            let mut acc = 0.0;
-            for j in 0..6 {
-                let l = eig.eigenvalues[j];
-                let prod = eig.eigenvectors[(p, j)] * eig.eigenvectors[(q, j)];
-                acc += if l > floor {
-                    prod / l
-                } else if prod.abs() > 1e-12 {
-                    f64::INFINITY * prod.signum()
-                } else {
-                    0.0
-                };
-            }
-            c[(p, q)] = acc * tt * tt;
-        }
-        c
-    };
     for dir in &weak_rot_axes {
         let span: Vec<Vector3<f64>> = weak_translation.iter().map(|(ax, _, _)| *ax).collect();
         if !in_span(&span, dir) {
-            let var = (dir.transpose() * cov_tt.map(|v| if v.is_nan() { f64::INFINITY } else { v }) * dir)[0];
-            weak_translation.push((
-                *dir,
-                if var.is_finite() { var.max(0.0).sqrt() } else { f64::INFINITY },
-                None,
-            ));
+            weak_translation.push((*dir, std_along(0, dir), None));
         }
     }
-    let weak_translation = canonical_axes(weak_translation);
+    let weak_translation = name_axes(weak_translation, 0, tt);
     for (axis, s, coupled) in &weak_translation {
         let excitation = ge_spread(&g, axis);
+        if *s <= tt && excitation >= threshold {
+            continue;
+        }
         let noise_only = excitation < threshold;
         let why = if noise_only {
             if motion_words.is_empty() {
@@ -910,7 +919,8 @@ fn observability(
                 motion_words.clone()
             }
         } else {
-            "the motion tilts this direction too little; rotate the rig more about the other axes while recording"
+            "the motion excites it, but too little for the noise and length of this recording; record longer, \
+             with larger rotations about the other axes"
                 .to_string()
         };
         let coupled = coupled
@@ -1015,11 +1025,14 @@ pub struct TimeOffsetConfig {
     pub max_offset_s: f64,
     /// Grid step (seconds); `None`: the median reference period, at most `max_offset_s / 10`.
     pub step_s: Option<f64>,
+    /// Residual autocorrelation time of the refinement ([`Refinement::correlation_time`], ≥ 1):
+    /// the curvature-based standard deviation is inflated by its square root (default 1).
+    pub correlation_time: f64,
 }
 
 impl Default for TimeOffsetConfig {
     fn default() -> Self {
-        TimeOffsetConfig { max_offset_s: 0.2, step_s: None }
+        TimeOffsetConfig { max_offset_s: 0.2, step_s: None, correlation_time: 1.0 }
     }
 }
 
@@ -1139,7 +1152,8 @@ pub fn estimate_time_offset(
     // Curvature by a central difference over a tenth of a step: σ² = 2 / c''.
     let e = (step * 0.1).max(1e-6);
     let curv = (cost(offset + e) - 2.0 * c_best + cost(offset - e)) / (e * e);
-    let std_s = if curv > 0.0 { (2.0 / curv).sqrt() } else { f64::INFINITY };
+    let std_s =
+        if curv > 0.0 { (2.0 / curv * config.correlation_time.max(1.0)).sqrt() } else { f64::INFINITY };
     Ok(TimeOffsetEstimate {
         offset_s: offset,
         std_s,
