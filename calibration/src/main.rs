@@ -468,7 +468,8 @@ enum Format {
 /// The calibration method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Method {
-    /// The L2Calib RL search (needs the l2calib trainer; not in this build).
+    /// The L2Calib RL search (random search + bandit PPO with a Bingham policy on the pose–pose
+    /// scorer), refined by Levenberg–Marquardt.
     Rl,
     /// The hand-eye baselines (Tsai–Lenz, Park–Martin, Daniilidis, AX=YB), each refined by
     /// Levenberg–Marquardt; the best by residual wins.
@@ -501,6 +502,15 @@ struct CalibOptions {
     /// Random seed (RL method; the hand-eye path is deterministic).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// RL: the translation search box is ±this in every axis (metres).
+    #[arg(long, default_value_t = 1.0, value_parser = positive, allow_negative_numbers = true)]
+    translation_range: f64,
+    /// RL: PPO episodes (after an 8192-candidate random search).
+    #[arg(long, default_value_t = 300)]
+    rl_episodes: usize,
+    /// RL: at most this many (evenly spaced) poses feed the scorer; the refinement uses all.
+    #[arg(long, default_value_t = 600)]
+    rl_poses: usize,
     /// Largest stamp difference when associating sensor and reference poses (seconds); the denser
     /// trajectory is interpolated at the sparser one's stamps.
     #[arg(long, default_value_t = 0.02, value_parser = non_negative, allow_negative_numbers = true)]
@@ -810,6 +820,13 @@ fn solve_candidates(
     pb: &ProgressBar,
 ) -> Result<(Vec<Candidate>, Refinement, String), Failure> {
     let mut starts: Vec<(String, Result<Isometry3<f64>, String>)> = Vec::new();
+    if opts.method != Method::Handeye {
+        pb.set_message("RL search and PPO");
+        starts.push(("rl".to_string(), rl_solution(p, opts)));
+    }
+    if opts.method == Method::Rl {
+        return refine_candidates(p, cfg, pb, starts);
+    }
     let sel = PairSelection {
         strategy: PairStrategy::AllPairs { max_poses: 1000, max_gap_s: Some(opts.pair_max_gap) },
         ..PairSelection::default()
@@ -836,6 +853,39 @@ fn solve_candidates(
     if starts.iter().all(|(_, r)| r.is_err()) {
         starts.push(("identity".to_string(), Ok(Isometry3::identity())));
     }
+    refine_candidates(p, cfg, pb, starts)
+}
+
+/// The L2Calib answer (mode of the best episode) on at most `--rl-poses` evenly spaced poses.
+fn rl_solution(p: &Prepared, opts: &CalibOptions) -> Result<Isometry3<f64>, String> {
+    use alignrl_calibration::l2calib::{PoseScorer, PoseScorerConfig, TrainerConfig, train};
+    type Cpu = burn::backend::Flex;
+    let stride = p.a.len().div_ceil(opts.rl_poses).max(1);
+    let a: Vec<Isometry3<f64>> = p.a.iter().step_by(stride).copied().collect();
+    let b: Vec<Isometry3<f64>> = p.b.iter().step_by(stride).copied().collect();
+    let device = Default::default();
+    let mut scorer =
+        PoseScorer::<Cpu>::new(&a, &b, PoseScorerConfig::default(), &device).map_err(|e| e.to_string())?;
+    let r = opts.translation_range;
+    let cfg = TrainerConfig {
+        translation_min: [-r; 3],
+        translation_max: [r; 3],
+        episodes: opts.rl_episodes,
+        seed: opts.seed,
+        ..TrainerConfig::default()
+    };
+    let out = train::<burn::backend::Autodiff<Cpu>, _>(&mut scorer, &cfg, None, &device)
+        .map_err(|e| e.to_string())?;
+    Ok(out.best_mode)
+}
+
+/// Refines every start; the best by residual under common noise levels wins.
+fn refine_candidates(
+    p: &Prepared,
+    cfg: &RefineConfig,
+    pb: &ProgressBar,
+    starts: Vec<(String, Result<Isometry3<f64>, String>)>,
+) -> Result<(Vec<Candidate>, Refinement, String), Failure> {
     step(pb, "refining");
     let mut candidates = Vec::new();
     let mut refined: Vec<(usize, Refinement)> = Vec::new();
@@ -899,15 +949,8 @@ fn calibrate_and_write(
     if opts.out.is_dir() {
         return Err(Failure::Usage(format!("--out {} is a folder, expected a file", opts.out.display())));
     }
-    match opts.method {
-        Method::Handeye => {}
-        Method::Rl | Method::Both => {
-            return Err(Failure::Usage(
-                "--method rl/both: the L2Calib RL trainer is not part of this build of alignrl-calibrate; use \
-                 --method handeye (hand-eye baselines refined by Levenberg-Marquardt)"
-                    .into(),
-            ));
-        }
+    if opts.method != Method::Handeye && (opts.rl_episodes == 0 || opts.rl_poses < 3) {
+        return Err(Failure::Usage("--rl-episodes must be positive and --rl-poses at least 3".into()));
     }
     let pb = progress(5);
     step(&pb, "associating and selecting data");
@@ -1003,14 +1046,16 @@ fn calibrate_and_write(
             warnings.push(format!("{} failed: {}", c.name, c.error.clone().unwrap_or_default()));
         }
     }
-    warnings.push(
-        "method handeye: hand-eye baselines refined by Levenberg-Marquardt over all poses (the RL method is not \
-         in this build)"
-            .into(),
-    );
     let trusted = best.is_trusted();
     let report = CalibrationReport {
-        method: format!("handeye+refine (start: {best_name})"),
+        method: format!(
+            "{}+refine (start: {best_name})",
+            match opts.method {
+                Method::Rl => "rl",
+                Method::Handeye => "handeye",
+                Method::Both => "rl|handeye",
+            }
+        ),
         x: best.x,
         translation_estimated: true,
         std: Some(best.std),

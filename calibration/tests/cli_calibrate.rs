@@ -190,13 +190,21 @@ fn malformed_file_exits_2_naming_the_line() {
     assert!(stderr.contains("--kitti-times"), "{stderr}");
 }
 
+/// `--method rl`: the L2Calib search + PPO on a subsample, then the refinement on all poses.
 #[test]
-fn rl_method_is_refused_until_the_trainer_is_wired() {
+fn rl_method_then_refinement_recovers_the_extrinsic() {
     let dir = out_dir("rl");
-    simulate(&dir, &["--seed", "1", "--duration", "10"]);
-    let (code, _, stderr) = pose(&dir, &["--method", "rl"]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("--method handeye"), "{stderr}");
+    simulate(&dir, &["--seed", "11", "--duration", "20", "--extrinsic", EXTRINSIC]);
+    let (code, j, stderr) =
+        pose(&dir, &["--method", "rl", "--rl-episodes", "20", "--rl-poses", "200", "--seed", "3"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(j["method"].as_str().unwrap().starts_with("rl+refine"), "{}", j["method"]);
+    let (er, et) = errors(&j);
+    eprintln!("rl+refine: {er:.4}° {et:.4} cm");
+    assert!(er < 0.1 && et < 0.5, "{er}° {et} cm\n{stderr}");
+    // Bad RL settings are bad input.
+    let (code, _, _) = pose(&dir, &["--method", "rl", "--rl-episodes", "0"]);
+    assert_eq!(code, 2);
 }
 
 #[test]
