@@ -399,7 +399,10 @@ pub fn fit_world_alignment(
 /// have at least 2 poses.
 fn segment(stamps: &[f64], segment_s: Option<f64>) -> Vec<std::ops::Range<usize>> {
     let n = stamps.len();
-    let Some(len) = segment_s else { return vec![0..n] };
+    let Some(len) = segment_s else {
+        #[allow(clippy::single_range_in_vec_init)]
+        return vec![0..n];
+    };
     let span = stamps[n - 1] - stamps[0];
     let m = ((span / len).round() as usize).clamp(1, (n / 2).max(1));
     let w = span / m as f64;
@@ -493,7 +496,10 @@ fn normal_equations(
 
 /// Schur complement of the `Y` blocks with damping `lambda` (Marquardt: `λ·diag(H)`); returns
 /// the damped reduced matrix, its right-hand side and the damped `H_yy` inverses.
-fn reduced(n: &Normal, lambda: f64) -> Option<(Matrix6<f64>, Vector6<f64>, Vec<Matrix6<f64>>)> {
+/// The damped reduced system: matrix, right-hand side, damped `H_yy` inverses.
+type Reduced = (Matrix6<f64>, Vector6<f64>, Vec<Matrix6<f64>>);
+
+fn reduced(n: &Normal, lambda: f64) -> Option<Reduced> {
     let damp = |h: &Matrix6<f64>| h + Matrix6::from_diagonal(&(h.diagonal() * lambda));
     let mut s = damp(&n.hxx);
     let mut rhs = -n.gx;
@@ -1066,7 +1072,7 @@ pub fn estimate_time_offset(
     config: &TimeOffsetConfig,
 ) -> Result<TimeOffsetEstimate, RefineError> {
     let max = config.max_offset_s;
-    if !(max.is_finite() && max > 0.0) || !(sigma_t > 0.0 && sigma_r > 0.0) {
+    if !(max.is_finite() && max > 0.0 && sigma_t > 0.0 && sigma_r > 0.0) {
         return Err(RefineError::InvalidConfig("time-offset window and noise levels must be positive"));
     }
     if reference.len() < 2 {
