@@ -960,6 +960,41 @@ fn observability(
             ),
         });
     }
+    // Completeness: a coordinate axis whose own deviation exceeds the tolerance but lies outside
+    // the span of the flagged directions (it is only weakly coupled to one of them, e.g. the
+    // direction of the lever arm of a rig that only yaws in place) is flagged too, so that the
+    // list of unobservable directions agrees with the per-parameter deviations.
+    for (offset, quantity, tol) in [(0, Quantity::Translation, tt), (3, Quantity::Rotation, tr)] {
+        for (k, unit) in [Vector3::x(), Vector3::y(), Vector3::z()].iter().enumerate() {
+            let sd = std[offset + k];
+            let axes: Vec<Vector3<f64>> =
+                findings.iter().filter(|f| f.quantity == quantity).map(|f| f.axis).collect();
+            // An axis that shares a component with a flagged direction inherits its deviation
+            // from it: that finding already covers it.
+            if sd <= tol || in_span(&axes, unit) || axes.iter().any(|a| a.dot(unit).abs() > 0.1) {
+                continue;
+            }
+            let (what, coupled_to) = match quantity {
+                Quantity::Translation => ("translation along", "a weakly determined rotation"),
+                Quantity::Rotation => ("rotation about", "a weakly determined translation"),
+            };
+            findings.push(PoseFinding {
+                quantity,
+                axis: *unit,
+                predicted_std: sd,
+                tolerance: tol,
+                excitation_rad: None,
+                reason: FindingReason::PredictedStd,
+                message: format!(
+                    "{what} {} is not observable (predicted std {} > {}): it is coupled with {coupled_to} \
+                     (see the other findings); excite the motion as they advise",
+                    axis_name(unit),
+                    fmt_std(sd, quantity),
+                    fmt_std(tol, quantity)
+                ),
+            });
+        }
+    }
     (
         std,
         PoseObservability {
@@ -1299,6 +1334,25 @@ mod tests {
         let names = r.observability.unobservable();
         assert!(names.iter().filter(|n| n.starts_with("translation")).count() == 3, "{names:?}");
         assert!(names.iter().any(|n| n.starts_with("rotation")), "{names:?}");
+    }
+
+    #[test]
+    fn yaw_only_flags_yaw_and_every_translation() {
+        // Spinning in place about z: the yaw of X and the direction of its lever arm trade off
+        // against Y, and nothing tilts z.
+        let (body, sensor, x_true) = rig(ExcitationProfile::YawOnly, 6, 20.0, 50.0, (0.5, 0.01));
+        let r =
+            refine(body.poses(), sensor.poses(), body.stamps(), &x_true, &RefineConfig::default()).unwrap();
+        let mut names = r.observability.unobservable();
+        names.sort();
+        assert_eq!(
+            names,
+            ["rotation about z", "translation along x", "translation along y", "translation along z"],
+            "{}",
+            r.observability
+        );
+        // Roll and pitch of X are still determined.
+        assert!(r.std[3] < 0.2f64.to_radians() && r.std[4] < 0.2f64.to_radians(), "{:?}", r.std);
     }
 
     #[test]
