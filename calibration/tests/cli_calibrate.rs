@@ -194,9 +194,9 @@ fn malformed_file_exits_2_naming_the_line() {
 #[test]
 fn rl_method_then_refinement_recovers_the_extrinsic() {
     let dir = out_dir("rl");
-    simulate(&dir, &["--seed", "11", "--duration", "20", "--extrinsic", EXTRINSIC]);
+    simulate(&dir, &["--seed", "11", "--duration", "40", "--extrinsic", EXTRINSIC]);
     let (code, j, stderr) =
-        pose(&dir, &["--method", "rl", "--rl-episodes", "20", "--rl-poses", "200", "--seed", "3"]);
+        pose(&dir, &["--method", "rl", "--rl-episodes", "10", "--rl-poses", "150", "--seed", "3"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(j["method"].as_str().unwrap().starts_with("rl+refine"), "{}", j["method"]);
     let (er, et) = errors(&j);
