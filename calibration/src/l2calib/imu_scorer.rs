@@ -54,9 +54,9 @@ pub struct OdomImuScorerConfig {
 }
 
 impl Default for OdomImuScorerConfig {
-    /// ±5 samples, 1 rad/s, 1 m/s², 2²¹ pairs per batch.
+    /// ±5 samples, 1 rad/s, 1 m/s², 2¹⁹ pairs per batch.
     fn default() -> Self {
-        OdomImuScorerConfig { half_window: 5, gyro_scale: 1.0, accel_scale: 1.0, max_batch_elements: 1 << 21 }
+        OdomImuScorerConfig { half_window: 5, gyro_scale: 1.0, accel_scale: 1.0, max_batch_elements: 1 << 19 }
     }
 }
 

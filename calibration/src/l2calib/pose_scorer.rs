@@ -35,14 +35,14 @@ pub struct PoseScorerConfig {
     /// `λ` (m/rad): weight of the rotation RMSE against the translation RMSE, in the error and in
     /// the alignment. 1 m/rad makes 1° count as 1.75 cm.
     pub rotation_weight: f64,
-    /// At most this many candidate × pose pairs per tensor batch (memory: ~300 bytes each).
+    /// At most this many candidate × pose pairs per tensor batch (peak memory ~300 bytes each).
     pub max_batch_elements: usize,
 }
 
 impl Default for PoseScorerConfig {
-    /// λ = 1 m/rad, 2²¹ pairs per batch.
+    /// λ = 1 m/rad, 2¹⁹ pairs per batch.
     fn default() -> Self {
-        PoseScorerConfig { rotation_weight: 1.0, max_batch_elements: 1 << 21 }
+        PoseScorerConfig { rotation_weight: 1.0, max_batch_elements: 1 << 19 }
     }
 }
 

@@ -153,4 +153,24 @@ mod tests {
         let last = a.final_error(10);
         assert!(last < 0.8 * a.init_error, "init {} → {last}", a.init_error);
     }
+
+    /// The §6.6 must-show check (3 seeds × 500 episodes, 8192-candidate search): slow in debug,
+    /// run with `cargo test --release -p alignrl-calibration --lib full_toy_check -- --ignored
+    /// --nocapture`.
+    #[test]
+    #[ignore = "minutes in debug; the §6.6 acceptance check"]
+    fn full_toy_check() {
+        let dev = Default::default();
+        for seed in 0..3 {
+            let start = std::time::Instant::now();
+            let run = run_toy::<Autodiff<Flex>>(&toy_config(seed, 500), &dev).unwrap();
+            let (fin, first) = (run.final_error(50), run.first_below(0.02));
+            eprintln!(
+                "seed {seed}: init {:.4}, median last 50 {fin:.4}, first < 0.02 at {first:?}, {:.1} s",
+                run.init_error,
+                start.elapsed().as_secs_f64()
+            );
+            assert!(fin < 0.025 && first.is_some_and(|e| e <= 400), "seed {seed}: {fin} {first:?}");
+        }
+    }
 }

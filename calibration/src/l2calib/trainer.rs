@@ -36,11 +36,11 @@ pub struct TrainerConfig {
     pub clip: f64,
     /// Value-loss coefficient.
     pub vf_coef: f64,
-    /// Entropy coefficient before `entropy_switch_episode`.
+    /// Entropy coefficient up to `entropy_switch_episode`.
     pub ent_coef: f64,
-    /// Entropy coefficient from `entropy_switch_episode` on.
+    /// Entropy coefficient after `entropy_switch_episode`.
     pub ent_coef_late: f64,
-    /// Episode (1-based) from which `ent_coef_late` applies.
+    /// Last episode (1-based) with `ent_coef`; `ent_coef_late` applies after it.
     pub entropy_switch_episode: usize,
     /// Episodes (from 1) in which only the critic is trained.
     pub critic_warmup: usize,
@@ -282,7 +282,7 @@ pub fn train<B: AutodiffBackend, S: Scorer>(
 
     for episode in 1..=cfg.episodes {
         let lr = cfg.lr * cfg.lr_gamma.powi(((episode - 1) / cfg.lr_step) as i32);
-        let ent_coef = if episode >= cfg.entropy_switch_episode { cfg.ent_coef_late } else { cfg.ent_coef };
+        let ent_coef = if episode > cfg.entropy_switch_episode { cfg.ent_coef_late } else { cfg.ent_coef };
         let warmup = episode <= cfg.critic_warmup;
 
         // ---- collect ----

@@ -50,16 +50,16 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "0.1:0.2,0.5:1")]
     pub noise: Vec<String>,
     /// Initial rotation errors of the RL guess in degrees; `none` = no guess (random search).
-    #[arg(long, value_delimiter = ',', default_value = "none,90,180")]
+    #[arg(long, value_delimiter = ',', default_value = "none,180")]
     pub init_err_deg: Vec<String>,
     /// Seeds per setting.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 2)]
     pub seeds: u64,
     /// Length of the recording (s).
     #[arg(long, default_value_t = 60.0)]
     pub duration: f64,
     /// PPO episodes of the RL runs.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 150)]
     pub episodes: usize,
     /// The RL scorer uses every n-th pose.
     #[arg(long, default_value_t = 10)]
