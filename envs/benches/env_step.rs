@@ -3,6 +3,9 @@
 //! - `single/<id>`: one registered env (`alignrl_envs::make(id)`, `TimeLimit` included) stepping
 //!   with pre-sampled random actions, resetting when an episode ends. An id that `make` rejects is
 //!   skipped with a note.
+//!   Ids: the classic-control envs and the rapier3d robotics tasks (`Reacher3D-v0`, …,
+//!   `WindowClose-v0`; a reset rebuilds the rapier world and is included at its natural rate).
+//! - `vec16/<id>`: a 16-env `VecEnv` of each robotics task.
 //! - `vec/CartPole-v1/64`: a 64-env `VecEnv` (and a `ThreadedVecEnv` for comparison).
 //! - `sync_vs_threaded`: a synthetic env whose step runs `k` dependent multiply-adds
 //!   (k in {0, 1e2, 1e3, 1e4, 1e5}), alone (`work/k`) and in `VecEnv` vs `ThreadedVecEnv` with
@@ -25,6 +28,22 @@ use rand::SeedableRng;
 const CLASSIC: [&str; 5] =
     ["CartPole-v1", "Pendulum-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Acrobot-v1"];
 
+/// The rapier3d robotics tasks (control, then manipulation).
+const ROBOTICS: [&str; 12] = [
+    "Reacher3D-v0",
+    "CartpoleSwingup-v0",
+    "PointMass-v0",
+    "Reach-v0",
+    "Push-v0",
+    "PickPlace-v0",
+    "ButtonPress-v0",
+    "DrawerOpen-v0",
+    "DrawerClose-v0",
+    "DoorOpen-v0",
+    "WindowOpen-v0",
+    "WindowClose-v0",
+];
+
 /// Pre-sampled packed actions (`count` rows) from `space`.
 fn sample_actions(space: &Space, count: usize, seed: u64) -> Vec<f64> {
     let n = space.packed_len();
@@ -39,7 +58,7 @@ fn sample_actions(space: &Space, count: usize, seed: u64) -> Vec<f64> {
 fn single_env(c: &mut Criterion) {
     let mut group = c.benchmark_group("single");
     group.throughput(Throughput::Elements(1));
-    for id in CLASSIC {
+    for id in CLASSIC.into_iter().chain(ROBOTICS) {
         let mut env = match make(id) {
             Ok(env) => env,
             Err(e) => {
@@ -108,6 +127,22 @@ fn threaded<E: Env + 'static>(n: usize, make: impl FnMut(usize) -> E) -> (Thread
         label.push_str(&format!("-spin{us}us"));
     }
     (venv, label)
+}
+
+/// 16-env synchronous `VecEnv`s of the robotics tasks (next-step autoreset).
+fn vec16_robotics(c: &mut Criterion) {
+    const N: usize = 16;
+    let mut group = c.benchmark_group("vec16");
+    group.throughput(Throughput::Elements(N as u64));
+    for id in ROBOTICS {
+        if let Err(e) = make(id) {
+            eprintln!("note: skipping vec16/{id}: {e}");
+            continue;
+        }
+        let mut venv = VecEnv::from_fn(N, |_| make(id).expect("checked above"));
+        bench_vector(&mut group, id, &mut venv);
+    }
+    group.finish();
 }
 
 fn vec_cartpole(c: &mut Criterion) {
@@ -216,6 +251,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = single_env, vec_cartpole, sync_vs_threaded
+    targets = single_env, vec16_robotics, vec_cartpole, sync_vs_threaded
 }
 criterion_main!(benches);

@@ -24,6 +24,11 @@ pub fn parse_options(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 
 /// Builds a registered env from the command line's id and options; errors are usage errors.
 pub fn make_env(id: &str, opts: &[String]) -> anyhow::Result<Box<dyn Env>> {
+    make_env_in(Registry::builtin(), id, opts)
+}
+
+/// [`make_env`] from a given registry.
+pub fn make_env_in(registry: &Registry, id: &str, opts: &[String]) -> anyhow::Result<Box<dyn Env>> {
     let options = parse_options(opts)?;
-    Registry::builtin().make_from_strings(id, &options).map_err(|e| usage(e.to_string()))
+    registry.make_from_strings(id, &options).map_err(|e| usage(e.to_string()))
 }

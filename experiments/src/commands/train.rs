@@ -22,7 +22,7 @@
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use alignrl_agents::backend::{CpuAutodiff, DeviceKind, probe};
@@ -37,7 +37,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::commands::eval::{episode_returns, mean_std};
-use crate::commands::parse_options;
+use crate::commands::{make_env_in, parse_options};
 use crate::io::{atomic_write, print_json};
 use crate::run_dir::{EPISODES_HEADER, MetricsWriter, RunConfig, RunDir, SAC_METRICS_HEADER};
 use crate::usage;
@@ -195,8 +195,7 @@ pub fn run_with_registry(args: &TrainArgs, registry: &Registry) -> anyhow::Resul
     let cfg = resolve(args)?;
     probe(cfg.device).map_err(|e| usage(e.to_string()))?;
     // Validate the env (id, options, action space) before creating anything.
-    let options = parse_options(&cfg.env_options)?;
-    let env = registry.make_from_strings(&cfg.env, &options).map_err(|e| usage(e.to_string()))?;
+    let env = make_env_in(registry, &cfg.env, &cfg.env_options)?;
     let space = env.action_space().clone();
     let supported = match (&space, cfg.algo.as_str()) {
         (Space::Discrete(_), "ppo") => true,
@@ -427,7 +426,7 @@ fn train_on<B: AutodiffBackend>(
                 if rec.error.is_none() && (logs % cfg.checkpoint_every.max(1) == 0 || stop) {
                     let progress = RunProgress { wall_time_s: wall, episodes: rec.episode_count, logs };
                     let written = p.checkpoint().map_err(|e| anyhow::anyhow!("{e}")).and_then(|ck| {
-                        write_model_bytes(&ck.records[0], &dir.latest_checkpoint())?;
+                        atomic_write(&dir.latest_checkpoint(), &ck.records[0])?;
                         write_resume_point(dir, logs, &ResumePoint::from_sac(ck, progress))
                     });
                     match written {
@@ -479,7 +478,7 @@ fn train_on<B: AutodiffBackend>(
                 if rec.error.is_none() && (s.update % cfg.checkpoint_every.max(1) == 0 || stop) {
                     let progress = RunProgress { wall_time_s: wall, episodes: rec.episode_count, logs: 0 };
                     let written = p.checkpoint().map_err(|e| anyhow::anyhow!("{e}")).and_then(|ck| {
-                        write_model_bytes(&ck.model, &dir.latest_checkpoint())?;
+                        atomic_write(&dir.latest_checkpoint(), &ck.model)?;
                         write_resume_point(dir, s.update, &ResumePoint::from_ppo(ck, progress))
                     });
                     match written {
@@ -611,16 +610,6 @@ fn train_on<B: AutodiffBackend>(
         println!("{}", dir.root.display());
     }
     Ok(())
-}
-
-fn make_env_in(registry: &Registry, id: &str, opts: &[String]) -> anyhow::Result<Box<dyn alignrl_envs::Env>> {
-    let options = parse_options(opts)?;
-    registry.make_from_strings(id, &options).map_err(|e| usage(e.to_string()))
-}
-
-/// Writes encoded model bytes to `path` atomically.
-fn write_model_bytes(bytes: &[u8], path: &Path) -> anyhow::Result<()> {
-    atomic_write(path, bytes)
 }
 
 /// A resumable checkpoint as stored in `checkpoints/resume/update_<k>/`.
