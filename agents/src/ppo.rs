@@ -17,7 +17,13 @@
 //! Action spaces: `Discrete` (a [`Categorical`] policy) and one-dimensional-shape `Box` (a
 //! [`DiagGaussian`] with a state-independent, learned log standard deviation initialised to 0, as
 //! CleanRL's `ppo_continuous_action.py`; the sampled, unclipped action is stored and the env gets it
-//! clipped to the box). CleanRL's observation/reward normalisation wrappers are not applied.
+//! clipped to the box).
+//!
+//! Optional normalisation ([`PpoConfig::norm_obs`], [`PpoConfig::norm_reward`]) follows SB3's
+//! `VecNormalize` ([`VecNormalize`]): statistics shared by all sub-envs, rebuilt exactly when a
+//! resumed run replays its actions, and the observation statistics kept by the [`PpoAgent`]
+//! ([`PpoAgent::obs_normalization`]) for greedy evaluation. Reported episode returns are always
+//! the raw ones.
 
 use std::ops::ControlFlow;
 use std::time::Instant;
@@ -36,7 +42,8 @@ use rand_pcg::Pcg64;
 use crate::distributions::{Categorical, DiagGaussian, tensor_from_f64, tensor_to_f64};
 use crate::nn::{Activation, Mlp, MlpConfig, POLICY_GAIN, VALUE_GAIN};
 use crate::rl::{
-    Minibatch, PpoBatch, PpoLossConfig, RlError, RolloutBuffer, RolloutStep, clip_grad_norm, ppo_loss,
+    Minibatch, ObsNormalization, PpoBatch, PpoLossConfig, RlError, RolloutBuffer, RolloutStep, VecNormalize,
+    clip_grad_norm, ppo_loss,
 };
 
 /// PPO hyperparameters. [`Default`] gives CleanRL's `ppo.py` defaults for CartPole-v1.
@@ -82,6 +89,16 @@ pub struct PpoConfig {
     pub activation: Activation,
     /// Seed of the initialisation, action sampling, shuffling and environment resets.
     pub seed: u64,
+    /// Normalise observations by running statistics shared across sub-envs (SB3's
+    /// `VecNormalize(norm_obs=True)`; rl-zoo's `normalize: true`).
+    pub norm_obs: bool,
+    /// Scale rewards by the running standard deviation of the discounted return (SB3's
+    /// `VecNormalize(norm_reward=True)`, with this config's `gamma`).
+    pub norm_reward: bool,
+    /// Normalised observations are clipped to `±clip_obs` (SB3: 10).
+    pub clip_obs: f64,
+    /// Normalised rewards are clipped to `±clip_reward` (SB3: 10).
+    pub clip_reward: f64,
 }
 
 impl Default for PpoConfig {
@@ -106,6 +123,10 @@ impl Default for PpoConfig {
             hidden: vec![64, 64],
             activation: Activation::Tanh,
             seed: 1,
+            norm_obs: false,
+            norm_reward: false,
+            clip_obs: 10.0,
+            clip_reward: 10.0,
         }
     }
 }
@@ -129,7 +150,7 @@ impl PpoConfig {
     /// `n_epochs` → `update_epochs`, `lin_x` schedules → `anneal_lr` / `anneal_clip`. SB3 does
     /// not clip the value loss by default (`clip_vloss = false`), uses no entropy bonus unless
     /// tuned, and orthogonal initialisation with 64-64 tanh networks, as here. Observation
-    /// normalisation (`normalize: true` in rl-zoo for MountainCar and Acrobot) is not applied.
+    /// rl-zoo's `normalize: true` (MountainCar, Acrobot) becomes `norm_obs` and `norm_reward`.
     pub fn zoo(env_id: &str) -> Option<(Self, u64)> {
         let base = Self { clip_vloss: false, ent_coef: 0.0, anneal_lr: false, ..Self::default() };
         let id = env_id.split('-').next().unwrap_or(env_id);
@@ -156,6 +177,8 @@ impl PpoConfig {
                     num_minibatches: 4,
                     gae_lambda: 0.98,
                     update_epochs: 4,
+                    norm_obs: true,
+                    norm_reward: true,
                     ..base
                 },
                 1_000_000,
@@ -167,6 +190,8 @@ impl PpoConfig {
                     num_minibatches: 64,
                     gae_lambda: 0.94,
                     update_epochs: 4,
+                    norm_obs: true,
+                    norm_reward: true,
                     ..base
                 },
                 1_000_000,
@@ -384,6 +409,7 @@ pub struct PpoAgent<B: AutodiffBackend> {
     inference: ActorCritic<B::InnerBackend>,
     obs_dim: usize,
     action_map: ActionMap,
+    obs_norm: Option<ObsNormalization>,
 }
 
 impl<B: AutodiffBackend> PpoAgent<B> {
@@ -396,18 +422,38 @@ impl<B: AutodiffBackend> PpoAgent<B> {
     pub fn act_greedy(&self, obs: &[f64]) -> Vec<f64> {
         assert_eq!(obs.len(), self.obs_dim, "act_greedy: observation length");
         let device = self.inference.actor.output.weight.val().device();
-        let x = tensor_from_f64::<B::InnerBackend, 2>(obs, [1, self.obs_dim], &device);
+        let obs = self.normalized(obs);
+        let x = tensor_from_f64::<B::InnerBackend, 2>(&obs, [1, self.obs_dim], &device);
         let a = tensor_to_f64(self.inference.policy(x).mode());
         let mut out = vec![0.0; self.action_map.act_dim()];
         self.action_map.to_env(&a, &mut out);
         out
     }
 
-    /// The critic's value of one observation.
+    /// The critic's value of one observation (in normalised-reward units when
+    /// [`PpoConfig::norm_reward`] was on).
     pub fn value(&self, obs: &[f64]) -> f64 {
         let device = self.inference.critic.output.weight.val().device();
-        let x = tensor_from_f64::<B::InnerBackend, 2>(obs, [1, self.obs_dim], &device);
+        let obs = self.normalized(obs);
+        let x = tensor_from_f64::<B::InnerBackend, 2>(&obs, [1, self.obs_dim], &device);
         self.inference.critic.forward(x).into_scalar().elem::<f64>()
+    }
+
+    /// The observation statistics the networks were trained with ([`PpoConfig::norm_obs`]);
+    /// save them with the model: the policy expects normalised inputs.
+    pub fn obs_normalization(&self) -> Option<&ObsNormalization> {
+        self.obs_norm.as_ref()
+    }
+
+    fn normalized(&self, obs: &[f64]) -> Vec<f64> {
+        match &self.obs_norm {
+            Some(norm) => {
+                let mut out = vec![0.0; obs.len()];
+                norm.apply(obs, &mut out);
+                out
+            }
+            None => obs.to_vec(),
+        }
     }
 }
 
@@ -474,6 +520,9 @@ pub struct PpoProgress<'a, B: AutodiffBackend> {
     optim: &'a PpoOptim<B>,
     state: PpoResumeState,
     actions: &'a [f64],
+    /// The observation statistics the networks expect ([`PpoConfig::norm_obs`]), as after this
+    /// update's rollout.
+    pub obs_normalization: Option<&'a ObsNormalization>,
 }
 
 impl<B: AutodiffBackend> PpoProgress<'_, B> {
@@ -580,7 +629,17 @@ pub fn train_ppo_with<B: AutodiffBackend>(
     );
     let mut buf = RolloutBuffer::new(cfg.num_steps, n, obs_dim, act_dim);
     let mut batch = Minibatch::new(minibatch_size, obs_dim, act_dim);
-    let mut obs: Vec<f64> = venv.reset(Some(cfg.seed))?.to_vec();
+    let mut norm = VecNormalize::new(
+        n,
+        obs_dim,
+        cfg.norm_obs,
+        cfg.norm_reward,
+        cfg.clip_obs,
+        cfg.clip_reward,
+        cfg.gamma,
+    );
+    let mut obs: Vec<f64> = norm.observations(venv.reset(Some(cfg.seed))?).to_vec();
+    let mut dones = vec![false; n];
     // Episode bookkeeping (next-step autoreset: the step after a `done` is a reset step).
     let mut ep_return = vec![0.0f64; n];
     let mut ep_length = vec![0u64; n];
@@ -613,6 +672,10 @@ pub fn train_ppo_with<B: AutodiffBackend>(
         }
         for chunk in ck.actions.chunks(n * act_dim) {
             let step = venv.step(chunk)?;
+            for (i, d) in dones.iter_mut().enumerate() {
+                *d = step.done(i);
+            }
+            norm.rewards(step.rewards, &prev_done, &dones);
             for i in 0..n {
                 if prev_done[i] {
                     ep_return[i] = 0.0;
@@ -625,7 +688,7 @@ pub fn train_ppo_with<B: AutodiffBackend>(
                 prev_done[i] = step.done(i);
             }
             obs.clear();
-            obs.extend_from_slice(step.observations);
+            obs.extend_from_slice(norm.observations(step.observations));
         }
         // The buffer marks the first row after a `done` as a reset row, across rollouts.
         buf.set_prev_done(&prev_done);
@@ -663,12 +726,16 @@ pub fn train_ppo_with<B: AutodiffBackend>(
 
             let step = venv.step(&env_actions)?;
             action_log.extend_from_slice(&env_actions);
+            for (i, d) in dones.iter_mut().enumerate() {
+                *d = step.done(i);
+            }
+            let rewards = norm.rewards(step.rewards, &prev_done, &dones);
             buf.push(&RolloutStep {
                 obs: &obs,
                 actions: &actions,
                 log_probs: &log_probs,
                 values: &values,
-                rewards: step.rewards,
+                rewards,
                 terminated: step.terminated,
                 truncated: step.truncated,
             })?;
@@ -688,7 +755,7 @@ pub fn train_ppo_with<B: AutodiffBackend>(
                 }
             }
             obs.clear();
-            obs.extend_from_slice(step.observations);
+            obs.extend_from_slice(norm.observations(step.observations));
         }
 
         // ---- bootstrap value ----
@@ -798,6 +865,7 @@ pub fn train_ppo_with<B: AutodiffBackend>(
                 shuffle_rng: shuffle_rng.clone(),
             },
             actions: &action_log,
+            obs_normalization: norm.obs_normalization(),
         };
         if on_update(&stats, &progress).is_break() {
             break;
@@ -811,7 +879,8 @@ pub fn train_ppo_with<B: AutodiffBackend>(
     }
 
     let inference = model.valid();
-    Ok(PpoAgent { model, inference, obs_dim, action_map })
+    let obs_norm = norm.obs_normalization().cloned();
+    Ok(PpoAgent { model, inference, obs_dim, action_map, obs_norm })
 }
 
 /// `1 − Var(R − V) / Var(R)` over the rollout's transitions (NaN when `Var(R) = 0`, as CleanRL).

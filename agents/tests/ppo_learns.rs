@@ -157,6 +157,18 @@ fn resume_continues_bit_identically() {
     for (id, cfg) in [
         ("CartPole-v1", PpoConfig { seed: 3, ..PpoConfig::zoo("CartPole-v1").unwrap().0 }),
         ("Pendulum-v1", PpoConfig { num_envs: 2, num_steps: 64, seed: 3, ..PpoConfig::default() }),
+        // With observation and reward normalisation the replay must rebuild the statistics exactly.
+        (
+            "Pendulum-v1",
+            PpoConfig {
+                num_envs: 2,
+                num_steps: 64,
+                seed: 3,
+                norm_obs: true,
+                norm_reward: true,
+                ..PpoConfig::default()
+            },
+        ),
     ] {
         let total = 6 * cfg.batch_size() as u64;
         let (straight, _) = run_with(id, &cfg, total, None, None);
@@ -214,4 +226,33 @@ fn diverging_parameters_stop_training_naming_the_quantity() {
         other => panic!("expected NonFinite, got {other}"),
     }
     assert!(updates < 10);
+}
+
+#[test]
+fn normalisation_rescales_rewards_and_travels_with_the_agent() {
+    let base = PpoConfig { num_envs: 2, num_steps: 64, seed: 5, ..PpoConfig::default() };
+    let normed = PpoConfig { norm_obs: true, norm_reward: true, ..base.clone() };
+    let total = 2 * base.batch_size() as u64;
+    let (raw, _) = run_with("Pendulum-v1", &base, total, None, None);
+    let (scaled, _) = run_with("Pendulum-v1", &normed, total, None, None);
+    // Pendulum's rewards are in [-16.3, 0] with returns of hundreds: unscaled value targets make
+    // value losses of thousands, scaled ones of order one. Reported episode returns stay raw.
+    assert!(
+        raw[1].value_loss > 100.0 * scaled[1].value_loss,
+        "{} vs {}",
+        raw[1].value_loss,
+        scaled[1].value_loss
+    );
+    assert!(scaled.iter().flat_map(|s| &s.episode_returns).all(|&r| r < -100.0));
+
+    let mut venv = vec_env("Pendulum-v1", normed.num_envs);
+    let agent = train_ppo::<CpuAutodiff>(&mut venv, &normed, total, &Default::default(), |_, _| {}).unwrap();
+    let stats = agent.obs_normalization().expect("norm_obs keeps statistics");
+    assert_eq!(stats.rms.dim(), 3);
+    // 2 envs × (1 reset + 128 steps) observations, plus Gymnasium's prior count 1e-4.
+    assert!((stats.rms.count - 258.0 - 1e-4).abs() < 1e-9, "{}", stats.rms.count);
+    assert!(stats.rms.var[2] > 0.1, "angular velocity varies: {:?}", stats.rms.var);
+    let mut venv = vec_env("Pendulum-v1", base.num_envs);
+    let plain = train_ppo::<CpuAutodiff>(&mut venv, &base, total, &Default::default(), |_, _| {}).unwrap();
+    assert!(plain.obs_normalization().is_none());
 }

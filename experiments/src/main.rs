@@ -97,8 +97,11 @@ enum Command {
     /// "wall_time_s", "final_mean_return", "reward_threshold", "threshold_reached" ({"step",
     /// "wall_time_s", "window": 20} when the mean of 20 consecutive training episodes first
     /// reached the env's reward threshold, else null), "final_eval" ({"episodes", "seed",
-    /// "mean_return", "std_return", "returns"}), "checkpoint", "run_dir"}. Exits 1 when training
-    /// diverges (NaN/inf; the message names the step and quantity), 2 for bad input.
+    /// "mean_return", "std_return", "returns", "success_rate"}), "checkpoint", "run_dir"}.
+    /// success_rate: fraction of episodes with info["success"] = 1 at some step (robotics
+    /// tasks), else null. Exits 1 when training diverges (NaN/inf; the message names the step
+    /// and quantity), 2 for bad input. With ppo.norm_obs the observation statistics are saved
+    /// to checkpoints/obs_norm.json next to final.mpk (eval needs both).
     Train {
         /// Env id, e.g. CartPole-v1 (required unless --config sets `env`).
         #[arg(long)]
@@ -139,7 +142,8 @@ enum Command {
     /// Evaluate a trained run's checkpoint with greedy (mode) actions.
     ///
     /// Episode i is reset with seed S+i. --json prints {"mean_return", "std_return", "episodes",
-    /// "seed", "env", "returns": [..]}.
+    /// "seed", "env", "returns": [..], "success_rate"}; success_rate is the fraction of episodes
+    /// in which the env's info["success"] was 1 at some step (robotics tasks), else null.
     Eval {
         /// The run directory written by `alignrl train`.
         #[arg(long, value_name = "DIR")]

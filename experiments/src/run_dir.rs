@@ -41,6 +41,10 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub const CHECKPOINT_FILE: &str = "checkpoints/final.mpk";
 /// The periodic checkpoint, relative to the run directory.
 pub const LATEST_CHECKPOINT_FILE: &str = "checkpoints/latest.mpk";
+/// Observation statistics of the final PPO checkpoint (`ppo.norm_obs = true`).
+pub const OBS_NORM_FILE: &str = "checkpoints/obs_norm.json";
+/// Observation statistics of the periodic PPO checkpoint.
+pub const LATEST_OBS_NORM_FILE: &str = "checkpoints/latest_obs_norm.json";
 /// The folder of resumable checkpoints (`update_<k>/` folders and a `LATEST` pointer file).
 pub const RESUME_DIR: &str = "checkpoints/resume";
 /// One row per finished training episode.
@@ -340,6 +344,15 @@ impl RunDir {
     /// `checkpoints/latest.mpk`.
     pub fn latest_checkpoint(&self) -> PathBuf {
         self.root.join(LATEST_CHECKPOINT_FILE)
+    }
+    /// `checkpoints/obs_norm.json`: the observation statistics that `final.mpk`'s PPO policy
+    /// expects (runs with `ppo.norm_obs = true` only).
+    pub fn obs_norm(&self) -> PathBuf {
+        self.root.join(OBS_NORM_FILE)
+    }
+    /// `checkpoints/latest_obs_norm.json`: the statistics that go with `latest.mpk`.
+    pub fn latest_obs_norm(&self) -> PathBuf {
+        self.root.join(LATEST_OBS_NORM_FILE)
     }
     /// `plots/learning_curve.png`.
     pub fn plot(&self) -> PathBuf {

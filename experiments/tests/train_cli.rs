@@ -328,3 +328,41 @@ fn sac_trains_evaluates_and_resumes() {
     assert_eq!(without_columns(&a, &[2, 10]), without_columns(&metrics, &[2, 10]));
     std::fs::remove_dir_all(tmp).unwrap();
 }
+
+#[test]
+fn normalised_run_saves_its_statistics_and_eval_uses_them() {
+    let tmp = scratch("norm");
+    let cfg = tmp.join("c.toml");
+    std::fs::write(
+        &cfg,
+        "env = \"Pendulum-v1\"\ntotal_steps = 1024\ncheckpoint_every = 2\n[ppo]\nnum_envs = 2\nnum_steps = 128\n\
+         norm_obs = true\nnorm_reward = true\n",
+    )
+    .unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let out = alignrl_in(&tmp, &["train", "--config", cfg_s, "--run-dir", "run", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = stdout_json(&out);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.join("run/checkpoints/obs_norm.json")).unwrap())
+            .unwrap();
+    assert_eq!(stats["rms"]["mean"].as_array().unwrap().len(), 3);
+    assert_eq!(stats["clip"], 10.0);
+    assert!(tmp.join("run/checkpoints/latest_obs_norm.json").is_file());
+    // eval normalises with the saved statistics: the same greedy returns as training's own eval.
+    let out = alignrl_in(&tmp, &["eval", "--run-dir", "run", "--episodes", "10", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let eval = stdout_json(&out);
+    assert_eq!(eval["returns"], summary["final_eval"]["returns"]);
+    assert_eq!(eval["success_rate"], serde_json::Value::Null);
+    // Without the statistics the checkpoint cannot be used: a clear error naming the file.
+    std::fs::write(tmp.join("run/checkpoints/obs_norm.json"), "{\"rms\": 3}").unwrap();
+    let out = alignrl_in(&tmp, &["eval", "--run-dir", "run", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("obs_norm.json"), "{}", stderr(&out));
+    std::fs::remove_file(tmp.join("run/checkpoints/obs_norm.json")).unwrap();
+    let out = alignrl_in(&tmp, &["eval", "--run-dir", "run", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("normalises observations"), "{}", stderr(&out));
+    std::fs::remove_dir_all(tmp).unwrap();
+}

@@ -10,6 +10,8 @@
 //!   diagnostics (approximate KL, clip fraction).
 //! - [`polyak`]: [`polyak_update`] for target networks and [`clip_grad_norm`], global gradient-norm
 //!   clipping across a whole module.
+//! - [`vec_normalize`]: [`VecNormalize`], SB3's shared observation and return-scale reward
+//!   normalisation for a vector of envs, and the frozen [`ObsNormalization`] a policy keeps.
 //!
 //! # Conventions
 //!
@@ -25,12 +27,14 @@ pub mod polyak;
 pub mod ppo_loss;
 pub mod replay;
 pub mod rollout;
+pub mod vec_normalize;
 
 pub use gae::{GaeInput, NextValues, Real, compute_gae};
 pub use polyak::{clip_grad_norm, polyak_update};
 pub use ppo_loss::{PpoBatch, PpoLoss, PpoLossConfig, ppo_loss};
 pub use replay::{ReplayBatch, ReplayBuffer, Transition};
 pub use rollout::{Minibatch, RolloutBuffer, RolloutStep};
+pub use vec_normalize::{NORMALIZE_EPSILON, ObsNormalization, VecNormalize};
 
 /// Why an RL building block rejected its inputs.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

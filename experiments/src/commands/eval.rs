@@ -11,6 +11,7 @@ use alignrl_agents::distributions::Categorical;
 use alignrl_agents::distributions::tensor_to_f64;
 use alignrl_agents::nn::MlpConfig;
 use alignrl_agents::ppo::ActorCritic;
+use alignrl_agents::rl::ObsNormalization;
 use alignrl_agents::sac::Actor;
 use alignrl_envs::{Env, Info, Space};
 use burn::module::{Module, Param};
@@ -26,6 +27,9 @@ use crate::usage;
 /// An episode is cut off after this many steps if the env itself never ends it.
 pub const MAX_EPISODE_STEPS: u64 = 1_000_000;
 
+/// The info key robotics tasks use for their sparse success flag (1.0 solved, 0.0 not).
+pub const SUCCESS_KEY: &str = "success";
+
 /// Settings of one `eval` invocation.
 #[derive(Debug, Clone)]
 pub struct EvalArgs {
@@ -39,6 +43,61 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
+/// What greedy evaluation episodes gave.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EpisodeOutcomes {
+    /// Undiscounted return of each episode.
+    pub returns: Vec<f64>,
+    /// Per episode, whether `info["success"]` was 1 at some step (Meta-World's convention), or
+    /// `None` for every episode when the env never reports `success`.
+    pub successes: Option<Vec<bool>>,
+}
+
+impl EpisodeOutcomes {
+    /// Fraction of successful episodes, when the env reports success.
+    pub fn success_rate(&self) -> Option<f64> {
+        self.successes.as_ref().map(|s| s.iter().filter(|&&x| x).count() as f64 / s.len().max(1) as f64)
+    }
+}
+
+/// Runs `episodes` episodes of `policy` (episode `i` reset with `seed + i`), recording each
+/// episode's undiscounted return and, for envs that report `info["success"]` (the robotics
+/// tasks), whether the task was solved at any step of the episode.
+pub fn episode_outcomes(
+    env: &mut dyn Env,
+    episodes: usize,
+    seed: u64,
+    policy: &mut dyn FnMut(&[f64]) -> Vec<f64>,
+) -> anyhow::Result<EpisodeOutcomes> {
+    let mut obs = vec![0.0; env.observation_space().packed_len()];
+    let mut info = Info::new();
+    let mut returns = Vec::with_capacity(episodes);
+    let mut successes = Vec::with_capacity(episodes);
+    let mut reports_success = false;
+    for i in 0..episodes {
+        info.clear();
+        env.reset(Some(seed.wrapping_add(i as u64)), &mut obs, &mut info)?;
+        let mut ret = 0.0;
+        let mut solved = false;
+        for _ in 0..MAX_EPISODE_STEPS {
+            let action = policy(&obs);
+            info.clear();
+            let s = env.step(&action, &mut obs, &mut info)?;
+            ret += s.reward;
+            if let Some(v) = info.get(SUCCESS_KEY) {
+                reports_success = true;
+                solved |= v >= 0.5;
+            }
+            if s.done() {
+                break;
+            }
+        }
+        returns.push(ret);
+        successes.push(solved);
+    }
+    Ok(EpisodeOutcomes { returns, successes: reports_success.then_some(successes) })
+}
+
 /// Undiscounted returns of `episodes` episodes of `policy` (episode `i` reset with `seed + i`).
 pub fn episode_returns(
     env: &mut dyn Env,
@@ -46,25 +105,7 @@ pub fn episode_returns(
     seed: u64,
     policy: &mut dyn FnMut(&[f64]) -> Vec<f64>,
 ) -> anyhow::Result<Vec<f64>> {
-    let mut obs = vec![0.0; env.observation_space().packed_len()];
-    let mut info = Info::new();
-    let mut returns = Vec::with_capacity(episodes);
-    for i in 0..episodes {
-        info.clear();
-        env.reset(Some(seed.wrapping_add(i as u64)), &mut obs, &mut info)?;
-        let mut ret = 0.0;
-        for _ in 0..MAX_EPISODE_STEPS {
-            let action = policy(&obs);
-            info.clear();
-            let s = env.step(&action, &mut obs, &mut info)?;
-            ret += s.reward;
-            if s.done() {
-                break;
-            }
-        }
-        returns.push(ret);
-    }
-    Ok(returns)
+    Ok(episode_outcomes(env, episodes, seed, policy)?.returns)
 }
 
 /// Mean and population standard deviation.
@@ -80,14 +121,30 @@ pub struct LoadedPpo {
     model: ActorCritic<Cpu>,
     action_space: Space,
     obs_dim: usize,
+    obs_norm: Option<ObsNormalization>,
 }
 
 impl LoadedPpo {
-    /// Loads `checkpoint` for a network shaped by `cfg` and the env's spaces.
-    pub fn load(cfg: &RunConfig, env: &dyn Env, checkpoint: &Path) -> anyhow::Result<Self> {
+    /// Loads `checkpoint` for a network shaped by `cfg` and the env's spaces; a run with
+    /// `ppo.norm_obs` also needs its observation statistics, `obs_norm` (`checkpoints/obs_norm.json`).
+    pub fn load(cfg: &RunConfig, env: &dyn Env, checkpoint: &Path, obs_norm: &Path) -> anyhow::Result<Self> {
         let device = Default::default();
         let obs_dim = env.observation_space().packed_len();
         let action_space = env.action_space().clone();
+        let obs_norm = if cfg.ppo.norm_obs {
+            let text = std::fs::read_to_string(obs_norm).map_err(|e| {
+                usage(format!(
+                    "cannot read {} (the run normalises observations, so its policy needs them): {e}",
+                    obs_norm.display()
+                ))
+            })?;
+            let norm: ObsNormalization = serde_json::from_str(&text)
+                .map_err(|e| usage(format!("{}:{}: field error: {e}", obs_norm.display(), e.line())))?;
+            norm.validate(obs_dim).map_err(|e| usage(format!("{}: {e}", obs_norm.display())))?;
+            Some(norm)
+        } else {
+            None
+        };
         let (d_actor, log_std) = match &action_space {
             Space::Discrete(d) => (d.n as usize, None),
             Space::Box(b) if b.shape.len() == 1 => {
@@ -105,13 +162,17 @@ impl LoadedPpo {
         let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
             .load(bytes, &device)
             .map_err(|e| usage(format!("cannot load checkpoint {}: {e}", checkpoint.display())))?;
-        Ok(Self { model: skeleton.load_record(record), action_space, obs_dim })
+        Ok(Self { model: skeleton.load_record(record), action_space, obs_dim, obs_norm })
     }
 
     /// The policy's mode for one observation, as the env's packed action.
     pub fn act_greedy(&self, obs: &[f64]) -> Vec<f64> {
         let device = Default::default();
-        let x: Vec<f32> = obs.iter().map(|&v| v as f32).collect();
+        let mut normalized = obs.to_vec();
+        if let Some(norm) = &self.obs_norm {
+            norm.apply(obs, &mut normalized);
+        }
+        let x: Vec<f32> = normalized.iter().map(|&v| v as f32).collect();
         let x = Tensor::<Cpu, 2>::from_data(TensorData::new(x, [1, self.obs_dim]), &device);
         let out = self.model.actor.forward(x);
         match &self.action_space {
@@ -194,11 +255,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         let agent = LoadedSac::load(&cfg, env.as_ref(), &dir.checkpoint())?;
         Box::new(move |o| agent.act(o))
     } else {
-        let agent = LoadedPpo::load(&cfg, env.as_ref(), &dir.checkpoint())?;
+        let agent = LoadedPpo::load(&cfg, env.as_ref(), &dir.checkpoint(), &dir.obs_norm())?;
         Box::new(move |o| agent.act_greedy(o))
     };
-    let returns = episode_returns(env.as_mut(), args.episodes, args.seed, &mut *policy)?;
-    let (mean, std) = mean_std(&returns);
+    let outcomes = episode_outcomes(env.as_mut(), args.episodes, args.seed, &mut *policy)?;
+    let (mean, std) = mean_std(&outcomes.returns);
+    let success_rate = outcomes.success_rate();
     if args.json {
         print_json(&json!({
             "mean_return": mean,
@@ -206,11 +268,48 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             "episodes": args.episodes,
             "seed": args.seed,
             "env": cfg.env,
-            "returns": returns,
+            "returns": outcomes.returns,
+            "success_rate": success_rate,
         }));
     } else {
         eprintln!("{}: {} greedy episodes from seed {}", cfg.env, args.episodes, args.seed);
         println!("mean_return {mean:.3} ± {std:.3}");
+        if let Some(rate) = success_rate {
+            println!("success_rate {rate:.3}");
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alignrl_envs::robotics::manip::{Task, scripted_action};
+
+    fn make(id: &str) -> Box<dyn Env> {
+        make_env(id, &[]).expect("registered")
+    }
+
+    #[test]
+    fn scripted_reach_succeeds_and_idle_hand_does_not() {
+        let mut env = make("Reach-v0");
+        let solved =
+            episode_outcomes(env.as_mut(), 3, 7, &mut |o| scripted_action(Task::Reach, o).to_vec()).unwrap();
+        assert_eq!(solved.successes.as_deref(), Some(&[true, true, true][..]));
+        assert_eq!(solved.success_rate(), Some(1.0));
+        // A hand that never moves stays outside the 5 cm success ball of every goal.
+        let idle = episode_outcomes(env.as_mut(), 3, 7, &mut |_| vec![0.0; 4]).unwrap();
+        assert_eq!(idle.success_rate(), Some(0.0));
+        assert!(solved.returns.iter().zip(&idle.returns).all(|(s, i)| s > i));
+    }
+
+    #[test]
+    fn envs_without_success_report_none() {
+        let mut env = make("CartPole-v1");
+        let out = episode_outcomes(env.as_mut(), 2, 0, &mut |_| vec![0.0]).unwrap();
+        assert_eq!(out.successes, None);
+        assert_eq!(out.success_rate(), None);
+        assert_eq!(out.returns.len(), 2);
+        assert_eq!(episode_returns(env.as_mut(), 2, 0, &mut |_| vec![0.0]).unwrap(), out.returns);
+    }
 }

@@ -36,7 +36,7 @@ use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use crate::commands::eval::{episode_returns, mean_std};
+use crate::commands::eval::{episode_outcomes, mean_std};
 use crate::commands::{make_env_in, parse_options};
 use crate::io::{atomic_write, print_json};
 use crate::run_dir::{EPISODES_HEADER, MetricsWriter, RunConfig, RunDir, SAC_METRICS_HEADER};
@@ -402,7 +402,8 @@ fn train_on<B: AutodiffBackend>(
 
     // ---- train ----
     type Agent = Box<dyn Fn(&[f64]) -> Vec<f64>>;
-    let result: Result<(Agent, Vec<u8>), String> = if cfg.algo == "sac" {
+    // (greedy policy, final.mpk bytes, obs_norm.json text for PPO with norm_obs)
+    let result: Result<(Agent, Vec<u8>, Option<String>), String> = if cfg.algo == "sac" {
         let resume = match &resume_from {
             Some(p) => Some(p.to_sac()?),
             None => None,
@@ -453,7 +454,7 @@ fn train_on<B: AutodiffBackend>(
             let bytes = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
                 .record(agent.actor.clone().into_record(), ())
                 .map_err(|e| format!("cannot encode the checkpoint: {e}"))?;
-            Ok((Box::new(move |o: &[f64]| agent.act_deterministic(o)) as Agent, bytes))
+            Ok((Box::new(move |o: &[f64]| agent.act_deterministic(o)) as Agent, bytes, None))
         })
     } else {
         let resume = match &resume_from {
@@ -478,6 +479,9 @@ fn train_on<B: AutodiffBackend>(
                 if rec.error.is_none() && (s.update % cfg.checkpoint_every.max(1) == 0 || stop) {
                     let progress = RunProgress { wall_time_s: wall, episodes: rec.episode_count, logs: 0 };
                     let written = p.checkpoint().map_err(|e| anyhow::anyhow!("{e}")).and_then(|ck| {
+                        if let Some(norm) = p.obs_normalization {
+                            atomic_write(&dir.latest_obs_norm(), obs_norm_json(norm).as_bytes())?;
+                        }
                         atomic_write(&dir.latest_checkpoint(), &ck.model)?;
                         write_resume_point(dir, s.update, &ResumePoint::from_ppo(ck, progress))
                     });
@@ -505,7 +509,8 @@ fn train_on<B: AutodiffBackend>(
             let bytes = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
                 .record(agent.model.clone().into_record(), ())
                 .map_err(|e| format!("cannot encode the checkpoint: {e}"))?;
-            Ok((Box::new(move |o: &[f64]| agent.act_greedy(o)) as Agent, bytes))
+            let norm = agent.obs_normalization().map(obs_norm_json);
+            Ok((Box::new(move |o: &[f64]| agent.act_greedy(o)) as Agent, bytes, norm))
         })
     };
     bar.finish_and_clear();
@@ -540,7 +545,7 @@ fn train_on<B: AutodiffBackend>(
         })
     };
 
-    let (agent, bytes) = match result {
+    let (agent, bytes, obs_norm) = match result {
         Ok(pair) => pair,
         Err(e) => {
             let mut summary = base("failed");
@@ -583,17 +588,22 @@ fn train_on<B: AutodiffBackend>(
         return Ok(());
     }
 
+    if let Some(text) = &obs_norm {
+        atomic_write(&dir.obs_norm(), text.as_bytes())?;
+    }
     atomic_write(&dir.checkpoint(), &bytes)?;
     let mut env = make_env_in(registry, &cfg.env, &cfg.env_options)?;
-    let returns = episode_returns(env.as_mut(), FINAL_EVAL_EPISODES, 0, &mut |o| agent(o))?;
-    let (eval_mean, eval_std) = mean_std(&returns);
+    let outcomes = episode_outcomes(env.as_mut(), FINAL_EVAL_EPISODES, 0, &mut |o| agent(o))?;
+    let (eval_mean, eval_std) = mean_std(&outcomes.returns);
+    let success_rate = outcomes.success_rate();
     let mut summary = base("completed");
     summary["final_eval"] = json!({
         "episodes": FINAL_EVAL_EPISODES,
         "seed": 0,
         "mean_return": eval_mean,
         "std_return": eval_std,
-        "returns": returns,
+        "returns": outcomes.returns,
+        "success_rate": success_rate,
     });
     summary["checkpoint"] = json!(crate::run_dir::CHECKPOINT_FILE);
     atomic_write(&dir.summary(), format!("{summary:#}\n").as_bytes())?;
@@ -602,10 +612,11 @@ fn train_on<B: AutodiffBackend>(
     } else {
         eprintln!(
             "trained {} with {} for {last_step} steps in {wall:.1} s; last training return {}; greedy eval \
-             {eval_mean:.1} ± {eval_std:.1}",
+             {eval_mean:.1} ± {eval_std:.1}{}",
             cfg.env,
             cfg.algo.to_uppercase(),
             rec.recent_return.map(|r| format!("{r:.1}")).unwrap_or_else(|| "-".into()),
+            success_rate.map(|r| format!(", success rate {r:.2}")).unwrap_or_default(),
         );
         println!("{}", dir.root.display());
     }
@@ -776,6 +787,11 @@ fn read_resume_point(dir: &RunDir) -> anyhow::Result<ResumePoint> {
         actions,
         progress,
     })
+}
+
+/// `obs_norm.json`'s text for observation statistics.
+fn obs_norm_json(norm: &alignrl_agents::rl::ObsNormalization) -> String {
+    format!("{:#}\n", serde_json::to_value(norm).expect("plain numbers serialise"))
 }
 
 #[cfg(test)]
