@@ -48,6 +48,13 @@
 //! trains PPO on the true reward with the same schedule. All three take the PPO seed and the data
 //! stream seed from [`DeepParlConfig::seed`], so A-PARL and the alternating variant see
 //! bit-identical data until their rewards first differ.
+//!
+//! **Measured** (`alignrl reproduce parl --deep`, release, CartPole-v1 with
+//! [`DeepParlConfig::cartpole`], 5 seeds): median queries until the greedy true return reaches
+//! 0.9 × 500 — A-PARL 84 (5/5 solved, final 1.000), alternating 52 (5/5, final 0.938), oracle 28
+//! (the queries its schedule would have spent); `‖implicit‖/‖direct‖ ≈ 0.28` at `α = 1e-5`. At
+//! `α = 1e-3` (ratio ≈ 18) runs collapsed after reaching 0.9, at `α = 1` (≈ 450) `ν` diverged.
+//! The paper's sample-efficiency gain did not show in this setting.
 
 use std::ops::ControlFlow;
 use std::sync::{Arc, RwLock};

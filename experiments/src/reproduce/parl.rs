@@ -70,10 +70,10 @@ pub struct Args {
     #[arg(long, default_value_t = 51_200)]
     pub deep_steps: u64,
     /// Neumann step α of A-PARL's implicit term in the deep run (H⁻¹ ≈ −α I).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-5)]
     pub deep_implicit_scale: f64,
     /// L2 coefficient κ on the deep reward parameters ν.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-2)]
     pub deep_l2: f64,
 }
 
