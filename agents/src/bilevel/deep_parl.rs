@@ -356,6 +356,17 @@ fn sample_index(logits: &[f64], rng: &mut Pcg64) -> usize {
     logits.len() - 1
 }
 
+/// The first element of a `Discrete` action space (the env action of index `i` is `start + i`);
+/// an error for any other action space.
+fn discrete_start<E: Env>(env: &E) -> Result<f64, BilevelError> {
+    match env.action_space() {
+        Space::Discrete(d) => Ok(d.start as f64),
+        other => {
+            Err(BilevelError::Invalid(format!("deep PARL needs a Discrete action space, got {other:?}")))
+        }
+    }
+}
+
 fn env_err(e: EnvError) -> BilevelError {
     BilevelError::Invalid(format!("environment error: {e}"))
 }
@@ -375,6 +386,7 @@ pub fn sample_segment<B: Backend, E: Env>(
     rng: &mut Pcg64,
 ) -> Result<SampledSegment, BilevelError> {
     let d = env.observation_space().packed_len();
+    let a0 = discrete_start(env)?;
     let device = actor.output.weight.val().device();
     let mut obs = vec![0.0; d];
     let mut info = Info::new();
@@ -388,7 +400,7 @@ pub fn sample_segment<B: Backend, E: Env>(
         let a = sample_index(&logits, rng);
         all_obs.extend_from_slice(&obs);
         actions.push(a as i64);
-        let s = env.step(&[a as f64], &mut obs, &mut info).map_err(env_err)?;
+        let s = env.step(&[a0 + a as f64], &mut obs, &mut info).map_err(env_err)?;
         rewards.push(s.reward);
         if s.done() {
             t_end = Some(actions.len());
@@ -477,6 +489,7 @@ pub fn feature_policy_gradients<B: AutodiffBackend, E: Env>(
     device: &B::Device,
 ) -> Result<Vec<Vec<f64>>, BilevelError> {
     let d = env.observation_space().packed_len();
+    let a0 = discrete_start(env)?;
     let k = features.dim;
     let inner = actor.valid();
     let (mut all_obs, mut actions, mut psi) = (Vec::new(), Vec::new(), Vec::new());
@@ -494,7 +507,7 @@ pub fn feature_policy_gradients<B: AutodiffBackend, E: Env>(
             feats.extend_from_slice(&phi);
             all_obs.extend_from_slice(&obs);
             actions.push(a as i64);
-            let s = env.step(&[a as f64], &mut obs, &mut info).map_err(env_err)?;
+            let s = env.step(&[a0 + a as f64], &mut obs, &mut info).map_err(env_err)?;
             if s.done() {
                 break;
             }
@@ -530,6 +543,7 @@ pub fn greedy_return<B: Backend, E: Env>(
     seed: u64,
 ) -> Result<f64, BilevelError> {
     let d = env.observation_space().packed_len();
+    let a0 = discrete_start(env)?;
     let device = actor.output.weight.val().device();
     let mut obs = vec![0.0; d];
     let mut info = Info::new();
@@ -540,7 +554,7 @@ pub fn greedy_return<B: Backend, E: Env>(
             let logits = tensor_to_f64(actor.forward(tensor_from_f64::<B, 2>(&obs, [1, d], &device)));
             let a =
                 logits.iter().enumerate().fold(0, |best, (i, l)| if *l > logits[best] { i } else { best });
-            let s = env.step(&[a as f64], &mut obs, &mut info).map_err(env_err)?;
+            let s = env.step(&[a0 + a as f64], &mut obs, &mut info).map_err(env_err)?;
             total += s.reward;
             if s.done() {
                 break;
@@ -600,6 +614,7 @@ pub fn run_deep_parl<B: AutodiffBackend, E: Env>(
     device: &B::Device,
 ) -> Result<DeepParlRun, BilevelError> {
     cfg.validate()?;
+    discrete_start(&make())?;
     let ppo = PpoConfig { seed: cfg.seed, ..cfg.ppo.clone() };
     let shared = Arc::new(RwLock::new(vec![0.0; features.dim]));
     let mut upper = Upper {
@@ -944,6 +959,21 @@ mod tests {
         fn teacher_segment_probability(&self, a: &SampledSegment, b: &SampledSegment) -> f64 {
             self.probability(&a.teacher_segment().unwrap(), &b.teacher_segment().unwrap()).unwrap().unwrap()
         }
+    }
+
+    #[test]
+    fn continuous_actions_are_rejected() {
+        let device = Default::default();
+        let env = || make("Pendulum-v1").unwrap();
+        let err = run_deep_parl::<CpuAutodiff, _>(
+            env,
+            RewardFeatures::cartpole(),
+            DeepParlMethod::Oracle,
+            &DeepParlConfig::cartpole(1),
+            &device,
+        )
+        .unwrap_err();
+        assert!(matches!(err, BilevelError::Invalid(m) if m.contains("Discrete")));
     }
 
     fn tiny(seed: u64) -> DeepParlConfig {

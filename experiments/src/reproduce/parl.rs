@@ -327,6 +327,52 @@ mod tests {
     }
 
     #[test]
+    fn deep_rows_have_the_issue_names() {
+        let report = build_report(&args(&[
+            "--seeds",
+            "1",
+            "--budget",
+            "2",
+            "--features",
+            "onehot",
+            "--deep",
+            "--deep-seeds",
+            "1",
+            "--deep-steps",
+            "1024",
+            "--deep-budget",
+            "4",
+            "--deep-segment-len",
+            "5",
+        ]))
+        .unwrap();
+        let deep: Vec<_> = report
+            .rows
+            .iter()
+            .filter(|r| r.settings.iter().any(|(k, v)| k == "env" && v == "CartPole-v1"))
+            .collect();
+        assert_eq!(deep.len(), 9);
+        for m in ["a-parl", "alternating", "oracle"] {
+            for metric in ["median_queries_to_0.9", "solved_fraction", "final_normalized_return"] {
+                assert!(deep.iter().any(|r| r.method == m && r.metric == metric), "{m} {metric}");
+            }
+        }
+        assert!(report.plots.iter().any(|(name, _)| name == "parl_CartPole-v1.png"));
+        let err = build_report(&args(&[
+            "--seeds",
+            "1",
+            "--budget",
+            "2",
+            "--features",
+            "onehot",
+            "--deep",
+            "--deep-l2=-1",
+        ]))
+        .unwrap_err();
+        assert_eq!(crate::exit_code(&err), 2);
+    }
+
+    #[test]
     fn bad_values_are_usage_errors() {
         for bad in [
             &["--seeds", "0"][..],
