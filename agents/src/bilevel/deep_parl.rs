@@ -34,8 +34,10 @@
 //!   discounted feature-to-go at PPO's `γ` ([`feature_policy_gradients`]), from fresh episodes.
 //! - `H⁻¹`: the **zeroth-order Neumann** approximation `H⁻¹ ≈ −α I` (the `K = 0` term of
 //!   [`super::neumann_inverse_hvp`]), `α` = [`DeepParlConfig::implicit_scale`]. Then the implicit
-//!   term is `α [ĝ_j · ∇_θ G]_j`, which is exactly `∂_ν G(ν, θ + α ∇_θ V(ν, θ))` at first order
-//!   in `α`: the dependence of the data on one inner policy-gradient step. Why not more terms:
+//!   term is `α [ĝ_j · ∇_θ G]_j`, the first-order-in-`α` part of
+//!   `d/dν G(ν, θ + α ∇_θ V(ν, θ)) − ∂_ν G`: the dependence of the data on one inner
+//!   policy-gradient step of size `α`. `α` is a tuned weight, not derived from `‖H‖` (the series
+//!   would need `α ‖H‖ < 1`; `‖H‖` of the actor is not estimated). Why not more terms:
 //!   burn has no double backward, so a Hessian-vector product of the actor would be a finite
 //!   difference of gradients ([`super::finite_difference_hvp`]); for a *sampled* REINFORCE
 //!   surrogate on fixed episodes that difference is the Hessian of the surrogate, which lacks the
