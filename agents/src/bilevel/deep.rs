@@ -17,13 +17,23 @@
 //! of the network are needed. Higher Neumann terms would need Hessian-vector products, which for
 //! burn networks are finite differences of gradients ([`super::finite_difference_hvp`]); they are
 //! not used here (a documented simplification: the step direction is the gradient-alignment of the
-//! auxiliary and primary policy gradients). `φ` moves by Adam.
+//! auxiliary and primary policy gradients).
 //!
-//! **Measured** (`alignrl reproduce barfi --deep`, CartPole-v1, tilt-bonus misaligned heuristic,
-//! 5 PPO seeds, 30 720 steps per solve, 4 outer steps): greedy primary return / 500 was
-//! primary-only 0.908, naive 0.590, PBRS 0.969, BARFI 0.715. The estimate never lowered `φ₂`:
-//! the per-step tilt bonus accumulates with survival, so its policy gradient is aligned with the
-//! primary one at the trained policy, and `φ₁`, `φ₂` rose together (≈ 2.0 after 4 steps).
+//! **Outer update.** PPO standardises advantages, so the inner solution depends (up to the value
+//! loss and gradient clipping) only on the direction of `φ`, not its length. The default
+//! [`OuterUpdate::Angle`] therefore ascends the angle `ψ` of `φ = ‖φ‖ (cos ψ, sin ψ)` along the
+//! tangential component `g · (−φ₂, φ₁)` of the hypergradient. The first version,
+//! [`OuterUpdate::Adam`] (Adam on `φ₁`, `φ₂` separately), normalised each coordinate: both
+//! components of `g` are positive here, so both weights rose by ≈ `lr` per step and the ratio
+//! `φ₂/φ₁` never moved, although on all 5 measured seeds the estimate at `φ = (1, 1)` had
+//! `ĝ_auxᵀĝ_p < ĝ_pᵀĝ_p`, i.e. a tangential component that lowers `φ₂/φ₁`.
+//!
+//! **Measured** (`alignrl reproduce barfi --deep`, release, CartPole-v1, tilt-bonus misaligned
+//! heuristic, 5 PPO seeds, 30 720 steps per solve, 4 outer steps, angle update lr 0.3 rad):
+//! greedy primary return / 500 was primary-only 0.908, naive 0.590, PBRS 0.969, BARFI 0.901
+//! (per seed 1.000, 0.885, 1.000, 0.935, 0.685; `φ` from (1, 1) to e.g. (1.41, −0.16)): at least
+//! the naive blend and within 10% of primary-only (≥ 0.817). The earlier measurement with the
+//! Adam update (`--deep-outer adam`, otherwise the same): BARFI 0.715.
 
 use std::marker::PhantomData;
 
@@ -90,6 +100,22 @@ impl<E: Env, F: Fn(&[f64], &[f64], &[f64], &Step) -> f64 + Send> Env for Blended
     }
 }
 
+/// How the outer step of [`deep_barfi`] moves `φ`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OuterUpdate {
+    /// Adam on `φ₁` and `φ₂` separately. Adam normalises each coordinate, so whenever both
+    /// components of the hypergradient are positive both weights rise by about `lr` and the
+    /// ratio `φ₂/φ₁`, the only thing the inner solution depends on (below), barely moves:
+    /// measured, φ went (1, 1) → (2, 2).
+    Adam,
+    /// Ascent on the angle `ψ` of `φ = ‖φ‖ (cos ψ, sin ψ)` with `‖φ‖` fixed: PPO standardises the
+    /// advantages, so the inner solution is (up to the value loss and the gradient clipping)
+    /// invariant to a positive rescaling of `r_φ`, `J(θ*(φ))` is constant along rays, and only
+    /// the tangential part `∂J/∂ψ = g · (−φ₂, φ₁)` of the hypergradient `g` carries
+    /// information. Adam on the scalar `ψ` (learning rate in radians).
+    Angle,
+}
+
 /// Settings of [`deep_barfi`].
 #[derive(Debug, Clone)]
 pub struct DeepBarfiConfig {
@@ -99,7 +125,10 @@ pub struct DeepBarfiConfig {
     pub inner_steps: u64,
     /// Outer steps (each retrains PPO).
     pub outer_steps: usize,
-    /// Adam learning rate on `φ`.
+    /// How `φ` moves.
+    pub outer: OuterUpdate,
+    /// Adam learning rate on `φ` ([`OuterUpdate::Adam`]) or on `ψ` in radians
+    /// ([`OuterUpdate::Angle`]).
     pub lr: f64,
     /// Episodes of the stochastic policy per hypergradient estimate.
     pub pg_episodes: usize,
@@ -110,13 +139,14 @@ pub struct DeepBarfiConfig {
 }
 
 impl Default for DeepBarfiConfig {
-    /// PPO defaults, 30 720 steps, 4 outer steps, lr 0.3, 8 PG episodes, 10 evaluation episodes,
-    /// γ = 0.99.
+    /// PPO defaults, 30 720 steps, 4 outer steps, angle update with lr 0.3 rad, 8 PG episodes,
+    /// 10 evaluation episodes, γ = 0.99.
     fn default() -> Self {
         DeepBarfiConfig {
             ppo: PpoConfig::default(),
             inner_steps: 30_720,
             outer_steps: 4,
+            outer: OuterUpdate::Angle,
             lr: 0.3,
             pg_episodes: 8,
             eval_episodes: 10,
@@ -293,8 +323,14 @@ where
     Ok([dot(&g_p, &g_p), dot(&g_a, &g_p)])
 }
 
+/// `∂J/∂ψ` for `φ = ‖φ‖ (cos ψ, sin ψ)` from the hypergradient `g = ∂J/∂φ`: `g · (−φ₂, φ₁)`.
+pub fn angle_gradient(phi: [f64; 2], g: [f64; 2]) -> f64 {
+    -phi[1] * g[0] + phi[0] * g[1]
+}
+
 /// Deep BARFI from `φ = (1, 1)`: `outer_steps` Adam steps on the hypergradient estimate, each
-/// after a fresh PPO solve; returns every step (the last one is evaluated, not updated).
+/// after a fresh PPO solve, moving `φ` as [`DeepBarfiConfig::outer`] says; returns every step
+/// (the last one is evaluated, not updated).
 pub fn deep_barfi<B: AutodiffBackend, E: Env, F>(
     make: impl Fn() -> E,
     aux: F,
@@ -317,12 +353,27 @@ where
         let g = hypergradient_estimate(&agent, &make, &aux, cfg, cfg.ppo.seed * 7919 + step as u64, device)?;
         out.push(DeepBarfiStep { phi, primary_return: j, grad: g });
         let t = (step + 1) as f64;
-        for i in 0..2 {
-            m[i] = 0.9 * m[i] + 0.1 * g[i];
-            v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];
-            let mh = m[i] / (1.0 - 0.9f64.powf(t));
-            let vh = v[i] / (1.0 - 0.999f64.powf(t));
-            phi[i] += cfg.lr * mh / (vh.sqrt() + 1e-12);
+        match cfg.outer {
+            OuterUpdate::Adam => {
+                for i in 0..2 {
+                    m[i] = 0.9 * m[i] + 0.1 * g[i];
+                    v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];
+                    let mh = m[i] / (1.0 - 0.9f64.powf(t));
+                    let vh = v[i] / (1.0 - 0.999f64.powf(t));
+                    phi[i] += cfg.lr * mh / (vh.sqrt() + 1e-12);
+                }
+            }
+            OuterUpdate::Angle => {
+                let radius = phi[0].hypot(phi[1]);
+                let mut psi = phi[1].atan2(phi[0]);
+                let gpsi = angle_gradient(phi, g);
+                m[0] = 0.9 * m[0] + 0.1 * gpsi;
+                v[0] = 0.999 * v[0] + 0.001 * gpsi * gpsi;
+                let mh = m[0] / (1.0 - 0.9f64.powf(t));
+                let vh = v[0] / (1.0 - 0.999f64.powf(t));
+                psi += cfg.lr * mh / (vh.sqrt() + 1e-12);
+                phi = [radius * psi.cos(), radius * psi.sin()];
+            }
         }
     }
     Ok(out)
@@ -334,6 +385,20 @@ mod tests {
     use crate::backend::CpuAutodiff;
     use alignrl_envs::make;
     use alignrl_envs::shaping::{Heuristic, cartpole_aux};
+
+    #[test]
+    fn angle_gradient_is_the_derivative_along_the_circle() {
+        // J(φ) = a·φ₁ + b·φ₂ + c·φ₁φ₂: compare g·(−φ₂, φ₁) with d/dψ J(r cos ψ, r sin ψ).
+        let (a, b, c) = (0.7, -1.3, 0.4);
+        let j = |p: [f64; 2]| a * p[0] + b * p[1] + c * p[0] * p[1];
+        let (r, psi) = (1.7f64, 0.6f64);
+        let phi = [r * psi.cos(), r * psi.sin()];
+        let g = [a + c * phi[1], b + c * phi[0]];
+        let h = 1e-6;
+        let at = |p: f64| j([r * p.cos(), r * p.sin()]);
+        let fd = (at(psi + h) - at(psi - h)) / (2.0 * h);
+        assert!((angle_gradient(phi, g) - fd).abs() < 1e-8);
+    }
 
     #[test]
     fn blended_reward_mixes_primary_and_aux() {

@@ -11,11 +11,15 @@
 //!   outer ascent on the implicit hypergradient).
 //! - [`deep`]: deep BARFI on classic control with a PPO inner loop (zeroth-order Neumann
 //!   hypergradient from per-component REINFORCE gradients of the burn actor).
+//! - [`deep_parl`]: deep PARL / A-PARL with a warm-started PPO lower level on a learned linear
+//!   reward, Bradley–Terry upper level on segments from the current policy (zeroth-order Neumann
+//!   implicit term with a score-function estimate of the data dependence).
 //! - [`parl`]: tabular exact PARL / A-PARL (soft-optimal lower level, Bradley–Terry upper level
 //!   on segments from the current policy, full or alternating hypergradient).
 
 pub mod barfi;
 pub mod deep;
+pub mod deep_parl;
 pub mod ihvp;
 pub mod parl;
 pub mod softmax;

@@ -45,6 +45,13 @@ pub struct Args {
     /// PPO environment steps per inner solve.
     #[arg(long, default_value_t = 30_720)]
     pub deep_inner_steps: u64,
+    /// Outer update of deep BARFI: `angle` (ascent on the direction of φ, the default) or
+    /// `adam` (Adam on φ₁, φ₂ separately, the first version).
+    #[arg(long, default_value = "angle")]
+    pub deep_outer: String,
+    /// Learning rate of the deep outer update (radians for `angle`).
+    #[arg(long, default_value_t = 0.3)]
+    pub deep_lr: f64,
 }
 
 const ENV: &str = "trap-gridworld";
@@ -155,7 +162,9 @@ pub fn build_report(args: &Args) -> anyhow::Result<Report> {
 /// mean greedy episode return divided by the 500-step maximum.
 fn deep_cartpole(args: &Args, report: &mut Report) -> anyhow::Result<()> {
     use alignrl_agents::backend::CpuAutodiff;
-    use alignrl_agents::bilevel::deep::{DeepBarfiConfig, deep_barfi, greedy_primary_return, train_blended};
+    use alignrl_agents::bilevel::deep::{
+        DeepBarfiConfig, OuterUpdate, deep_barfi, greedy_primary_return, train_blended,
+    };
     use alignrl_agents::ppo::PpoConfig;
     use alignrl_envs::shaping::{cartpole_aux, cartpole_pbrs};
     use alignrl_envs::{Env, make};
@@ -165,6 +174,14 @@ fn deep_cartpole(args: &Args, report: &mut Report) -> anyhow::Result<()> {
     }
     if args.deep_inner_steps < 512 || args.deep_outer_steps > 100 {
         return Err(usage("--deep-inner-steps must be ≥ 512 and --deep-outer-steps ≤ 100"));
+    }
+    let outer = match args.deep_outer.as_str() {
+        "angle" => OuterUpdate::Angle,
+        "adam" => OuterUpdate::Adam,
+        other => return Err(usage(format!("--deep-outer {other:?}: expected angle or adam"))),
+    };
+    if !(args.deep_lr.is_finite() && args.deep_lr > 0.0) {
+        return Err(usage(format!("--deep-lr {} must be positive", args.deep_lr)));
     }
     let device = Default::default();
     let env = || -> Box<dyn Env> { make("CartPole-v1").expect("CartPole-v1 is registered") };
@@ -176,6 +193,8 @@ fn deep_cartpole(args: &Args, report: &mut Report) -> anyhow::Result<()> {
             ppo: PpoConfig { seed, ..Default::default() },
             inner_steps: args.deep_inner_steps,
             outer_steps: args.deep_outer_steps,
+            outer,
+            lr: args.deep_lr,
             ..Default::default()
         };
         let eval = |phi: [f64; 2], pbrs_shaping: bool| -> anyhow::Result<f64> {
@@ -200,7 +219,10 @@ fn deep_cartpole(args: &Args, report: &mut Report) -> anyhow::Result<()> {
             barfi.last().unwrap(),
             steps
                 .iter()
-                .map(|s| format!("({:.2}, {:.2})", s.phi[0], s.phi[1]))
+                .map(|s| format!(
+                    "({:.2}, {:.2}) g=({:.3e}, {:.3e})",
+                    s.phi[0], s.phi[1], s.grad[0], s.grad[1]
+                ))
                 .collect::<Vec<_>>()
                 .join(" → ")
         ));

@@ -49,6 +49,32 @@ pub struct Args {
     /// misspecified) or `both`.
     #[arg(long, default_value = "both")]
     pub features: String,
+    /// Also run deep PARL on CartPole-v1 (warm-started PPO lower level, learned reward linear in
+    /// quadratic state features, scripted teacher on the true return): A-PARL, alternating and
+    /// the oracle (PPO on the true reward, same schedule) over `--deep-seeds` seeds.
+    #[arg(long)]
+    pub deep: bool,
+    /// Seeds of the deep run (PPO and data stream 1..=N).
+    #[arg(long, default_value_t = 5)]
+    pub deep_seeds: u64,
+    /// Preference-query budget of the deep run.
+    #[arg(long, default_value_t = 100)]
+    pub deep_budget: usize,
+    /// Queries per round (one round every 4 PPO updates of 256 steps) in the deep run.
+    #[arg(long, default_value_t = 4)]
+    pub deep_pairs_per_round: usize,
+    /// Segment length (steps) in the deep run.
+    #[arg(long, default_value_t = 25)]
+    pub deep_segment_len: usize,
+    /// PPO environment steps of each deep run.
+    #[arg(long, default_value_t = 51_200)]
+    pub deep_steps: u64,
+    /// Neumann step α of A-PARL's implicit term in the deep run (H⁻¹ ≈ −α I).
+    #[arg(long, default_value_t = 1e-5)]
+    pub deep_implicit_scale: f64,
+    /// L2 coefficient κ on the deep reward parameters ν.
+    #[arg(long, default_value_t = 1e-2)]
+    pub deep_l2: f64,
 }
 
 /// Median of `xs` with `None` as +∞; NaN when more than half are `None`.
@@ -165,7 +191,110 @@ pub fn build_report(args: &Args) -> anyhow::Result<Report> {
         };
         report.plots.push((format!("parl_{env}.png"), chart.to_png()?));
     }
+    if args.deep {
+        deep_cartpole(args, &mut report)?;
+    }
     Ok(report)
+}
+
+/// Deep PARL on CartPole-v1: A-PARL, alternating and oracle rows with setting `env`.
+fn deep_cartpole(args: &Args, report: &mut Report) -> anyhow::Result<()> {
+    use alignrl_agents::backend::CpuAutodiff;
+    use alignrl_agents::bilevel::deep_parl::{
+        DeepParlConfig, DeepParlMethod, DeepParlRun, RewardFeatures, run_deep_parl,
+    };
+    const ENV: &str = "CartPole-v1";
+    if args.deep_seeds == 0 || args.deep_seeds > 100 {
+        return Err(usage(format!("--deep-seeds {} must be in 1..=100", args.deep_seeds)));
+    }
+    if args.deep_budget == 0 || args.deep_pairs_per_round == 0 {
+        return Err(usage("--deep-budget and --deep-pairs-per-round must be ≥ 1"));
+    }
+    if args.deep_segment_len == 0 || args.deep_segment_len > 500 {
+        return Err(usage(format!("--deep-segment-len {} must be in 1..=500", args.deep_segment_len)));
+    }
+    if args.deep_steps < 1024 || args.deep_steps > 10_000_000 {
+        return Err(usage(format!("--deep-steps {} must be in 1024..=10000000", args.deep_steps)));
+    }
+    if !(args.deep_l2.is_finite() && args.deep_l2 >= 0.0) {
+        return Err(usage(format!("--deep-l2 {} must be finite and ≥ 0", args.deep_l2)));
+    }
+    if !args.deep_implicit_scale.is_finite() {
+        return Err(usage(format!("--deep-implicit-scale {} must be finite", args.deep_implicit_scale)));
+    }
+    let device = Default::default();
+    let n = args.deep_seeds as usize;
+    let mut series = Vec::new();
+    let mut medians = Vec::new();
+    for method in [
+        DeepParlMethod::Parl(ParlVariant::APARL),
+        DeepParlMethod::Parl(ParlVariant::Alternating),
+        DeepParlMethod::Oracle,
+    ] {
+        let mut runs: Vec<DeepParlRun> = Vec::with_capacity(n);
+        for seed in 1..=args.deep_seeds {
+            let cfg = DeepParlConfig {
+                total_steps: args.deep_steps,
+                max_queries: args.deep_budget,
+                pairs_per_round: args.deep_pairs_per_round,
+                segment_len: args.deep_segment_len,
+                implicit_scale: args.deep_implicit_scale,
+                l2: args.deep_l2,
+                ..DeepParlConfig::cartpole(seed)
+            };
+            let env = || -> Box<dyn alignrl_envs::Env> {
+                alignrl_envs::make(ENV).expect("CartPole-v1 is registered")
+            };
+            let run = run_deep_parl::<CpuAutodiff, _>(env, RewardFeatures::cartpole(), method, &cfg, &device)
+                .map_err(|e| anyhow::anyhow!("deep PARL ({}, seed {seed}): {e}", method.name()))?;
+            eprintln!(
+                "deep PARL {} seed {seed}: queries to 0.9 {:?}, final {:.3}, ν = {:.3?}",
+                method.name(),
+                run.queries_to_threshold,
+                run.final_score,
+                run.nu
+            );
+            runs.push(run);
+        }
+        let q: Vec<Option<usize>> = runs.iter().map(|r| r.queries_to_threshold).collect();
+        let med = median_queries(&q);
+        let solved = q.iter().filter(|x| x.is_some()).count() as f64 / n as f64;
+        let fin = runs.iter().map(|r| r.final_score).sum::<f64>() / n as f64;
+        let name = method.name();
+        report.rows.push(Row::new(name, "median_queries_to_0.9", med, n).with("env", ENV));
+        report.rows.push(Row::new(name, "solved_fraction", solved, n).with("env", ENV));
+        report.rows.push(Row::new(name, "final_normalized_return", fin, n).with("env", ENV));
+        let ratio = runs.iter().map(|r| r.implicit_ratio).sum::<f64>() / n as f64;
+        report.notes.push(format!(
+            "{ENV} {name}: queries to 0.9 per seed {:?} (oracle: queries the same schedule would have \
+             spent); final normalised returns {:?}; mean ‖implicit‖/‖direct‖ = {ratio:.3}",
+            q.iter().map(|x| x.map_or(-1, |v| v as i64)).collect::<Vec<_>>(),
+            runs.iter().map(|r| (r.final_score * 1000.0).round() / 1000.0).collect::<Vec<_>>()
+        ));
+        medians.push(med);
+        let len = runs.iter().map(|r| r.curve.len()).min().unwrap_or(0);
+        let mut mean = Vec::with_capacity(len);
+        for i in 0..len {
+            let m = runs.iter().map(|r| r.curve[i].score).sum::<f64>() / n as f64;
+            mean.push((runs[0].curve[i].env_steps as f64 / 1000.0, m));
+        }
+        series.push(Series::new(name, mean));
+    }
+    report.notes.push(format!(
+        "{ENV}: median queries A-PARL / alternating = {:.3} (A-PARL {} vs alternating {}); measured, not the paper's claim",
+        medians[0] / medians[1],
+        medians[0],
+        medians[1]
+    ));
+    let chart = LineChart {
+        title: format!("deep PARL on {ENV} ({} queries, then PPO on the last reward)", args.deep_budget),
+        x_label: "PPO environment steps (thousands)".into(),
+        y_label: "greedy true return / 500 (mean over seeds)".into(),
+        series,
+        ..Default::default()
+    };
+    report.plots.push((format!("parl_{ENV}.png"), chart.to_png()?));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -195,6 +324,52 @@ mod tests {
         }
         assert_eq!(median_queries(&[Some(3), None, Some(1)]), 3.0);
         assert!(median_queries(&[None, None, Some(1)]).is_nan());
+    }
+
+    #[test]
+    fn deep_rows_have_the_issue_names() {
+        let report = build_report(&args(&[
+            "--seeds",
+            "1",
+            "--budget",
+            "2",
+            "--features",
+            "onehot",
+            "--deep",
+            "--deep-seeds",
+            "1",
+            "--deep-steps",
+            "1024",
+            "--deep-budget",
+            "4",
+            "--deep-segment-len",
+            "5",
+        ]))
+        .unwrap();
+        let deep: Vec<_> = report
+            .rows
+            .iter()
+            .filter(|r| r.settings.iter().any(|(k, v)| k == "env" && v == "CartPole-v1"))
+            .collect();
+        assert_eq!(deep.len(), 9);
+        for m in ["a-parl", "alternating", "oracle"] {
+            for metric in ["median_queries_to_0.9", "solved_fraction", "final_normalized_return"] {
+                assert!(deep.iter().any(|r| r.method == m && r.metric == metric), "{m} {metric}");
+            }
+        }
+        assert!(report.plots.iter().any(|(name, _)| name == "parl_CartPole-v1.png"));
+        let err = build_report(&args(&[
+            "--seeds",
+            "1",
+            "--budget",
+            "2",
+            "--features",
+            "onehot",
+            "--deep",
+            "--deep-l2=-1",
+        ]))
+        .unwrap_err();
+        assert_eq!(crate::exit_code(&err), 2);
     }
 
     #[test]
