@@ -256,3 +256,14 @@ fn normalisation_rescales_rewards_and_travels_with_the_agent() {
     let plain = train_ppo::<CpuAutodiff>(&mut venv, &base, total, &Default::default(), |_, _| {}).unwrap();
     assert!(plain.obs_normalization().is_none());
 }
+
+#[test]
+fn tuned_defaults_are_rl_zoo_first_then_ours() {
+    assert_eq!(PpoConfig::tuned("CartPole-v1"), PpoConfig::zoo("CartPole-v1"));
+    let (mc, steps) = PpoConfig::tuned("MountainCar-v0").unwrap();
+    assert!(mc.norm_obs && mc.norm_reward && steps == 1_000_000);
+    let (reach, steps) = PpoConfig::tuned("Reach-v0").expect("our Reach settings");
+    assert_eq!((reach.num_envs, reach.num_steps, reach.update_epochs, steps), (8, 256, 10, 1_000_000));
+    assert_eq!(PpoConfig::zoo("Reach-v0"), None);
+    assert_eq!(PpoConfig::tuned("DoorOpen-v0"), None);
+}

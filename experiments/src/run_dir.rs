@@ -212,13 +212,14 @@ impl RunConfig {
     }
 
     /// The defaults for `env` and `algo`: rl-baselines3-zoo's tuned hyperparameters and
-    /// training length where rl-zoo has them ([`PpoConfig::zoo`], [`SacConfig::zoo`]), else
+    /// training length where rl-zoo has them ([`PpoConfig::zoo`], [`SacConfig::zoo`]), our own
+    /// tuned PPO settings for the rapier3d tasks we measured ([`PpoConfig::tuned`]: Reach), else
     /// CleanRL's defaults and 500k steps.
     pub fn for_env(env: &str, algo: &str) -> Self {
         let mut cfg = Self { env: env.to_string(), algo: algo.to_string(), ..Self::default() };
         match algo {
             "ppo" => {
-                if let Some((ppo, steps)) = PpoConfig::zoo(env) {
+                if let Some((ppo, steps)) = PpoConfig::tuned(env) {
                     (cfg.ppo, cfg.total_steps) = (ppo, steps);
                 }
             }
