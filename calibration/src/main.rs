@@ -547,6 +547,16 @@ struct CalibOptions {
     /// Largest trusted standard deviation of the translation (metres).
     #[arg(long, default_value_t = 0.01, value_parser = positive, allow_negative_numbers = true)]
     max_translation_std: f64,
+    /// Also write a rerun recording (.rrd, written atomically; open it with `rerun FILE`): the
+    /// reference and sensor trajectories before calibration (each in its own world, as recorded)
+    /// and after (the sensor trajectory mapped into the reference world through the estimated
+    /// extrinsic X and world alignment Y, as Y·T_ws·X⁻¹, overlaying the reference), the moving
+    /// reference frame with the sensor frame X on it, and the measured sensor frame Y·T_ws; the
+    /// poses are those the calibration used (after association and data selection). Entities:
+    /// world/before/{reference,sensor}, world/after/{reference,sensor}, world/rig,
+    /// world/rig/sensor, world/measured_sensor; timeline `time` (seconds, reference clock).
+    #[arg(long, value_name = "FILE")]
+    rrd: Option<PathBuf>,
     /// Parent frame name of the static_transform_publisher line.
     #[arg(long, default_value = "reference")]
     reference_frame: String,
@@ -949,6 +959,11 @@ fn calibrate_and_write(
     if opts.out.is_dir() {
         return Err(Failure::Usage(format!("--out {} is a folder, expected a file", opts.out.display())));
     }
+    if let Some(rrd) = &opts.rrd
+        && rrd.is_dir()
+    {
+        return Err(Failure::Usage(format!("--rrd {} is a folder, expected a file", rrd.display())));
+    }
     if opts.method != Method::Handeye && (opts.rl_episodes == 0 || opts.rl_poses < 3) {
         return Err(Failure::Usage("--rl-episodes must be positive and --rl-poses at least 3".into()));
     }
@@ -1047,6 +1062,12 @@ fn calibrate_and_write(
         }
     }
     let trusted = best.is_trusted();
+    let mut extra = vec![];
+    if let Some(path) = &opts.rrd {
+        let bytes = write_rrd(path, &prepared, &best)?;
+        eprintln!("wrote {} ({bytes} bytes)", path.display());
+        extra.push(("rrd".to_string(), serde_json::json!(path.display().to_string())));
+    }
     let report = CalibrationReport {
         method: format!(
             "{}+refine (start: {best_name})",
@@ -1068,11 +1089,56 @@ fn calibrate_and_write(
         candidates,
         inputs,
         frames: (opts.reference_frame.clone(), opts.sensor_frame.clone()),
-        extra: vec![],
+        extra,
         refinement: Some(best),
     };
     pb.finish_and_clear();
     emit(&report, &opts.out, opts.json)
+}
+
+fn viz_pose(t: &Isometry3<f64>) -> alignrl_viz::calib::Pose {
+    let v = t.translation.vector;
+    let q = t.rotation;
+    ([v.x, v.y, v.z], [q.i, q.j, q.k, q.w])
+}
+
+/// Writes the `--rrd` recording of the poses the calibration used (see [`alignrl_viz::calib`]).
+fn write_rrd(path: &Path, p: &Prepared, best: &Refinement) -> Result<usize, Failure> {
+    use alignrl_viz::calib::{CalibrationScene, write_calibration_rrd};
+    let reference: Vec<_> = p.a.iter().map(viz_pose).collect();
+    let sensor: Vec<_> = p.b.iter().map(viz_pose).collect();
+    // One world alignment per segment of the refinement, per pose.
+    let y0 = best.y.first().map_or(([0.0; 3], [0.0, 0.0, 0.0, 1.0]), viz_pose);
+    let mut per_pose = vec![y0; p.a.len()];
+    for (range, y) in best.segments.iter().zip(&best.y) {
+        for slot in per_pose.get_mut(range.clone()).unwrap_or_default() {
+            *slot = viz_pose(y);
+        }
+    }
+    // Frame axes at a tenth of the reference trajectory's extent, within [5 cm, 1 m].
+    let (mut lo, mut hi) = (Vector3::repeat(f64::INFINITY), Vector3::repeat(f64::NEG_INFINITY));
+    for a in &p.a {
+        lo = lo.inf(&a.translation.vector);
+        hi = hi.sup(&a.translation.vector);
+    }
+    let axis_length = (0.1 * (hi - lo).norm()).clamp(0.05, 1.0);
+    let scene = CalibrationScene {
+        name: "alignrl-calibrate",
+        stamps: &p.stamps,
+        reference: &reference,
+        sensor: &sensor,
+        extrinsic: viz_pose(&best.x),
+        alignment: y0,
+        alignment_per_pose: Some(&per_pose),
+        axis_length,
+        max_frames: 2000,
+    };
+    write_calibration_rrd(path, &scene).map_err(|e| match e {
+        alignrl_viz::calib::CalibRecordError::Record(alignrl_viz::record::RecordError::Write { .. }) => {
+            Failure::Io(anyhow::anyhow!("--rrd: {e}"))
+        }
+        other => Failure::Usage(format!("--rrd {}: {other}", path.display())),
+    })
 }
 
 /// Writes the YAML, prints the summary (or the JSON object) and returns the outcome.
