@@ -132,12 +132,11 @@ impl Normal {
     }
 }
 
-/// The solution of one set of normal equations: `t_X`, nuisance `(g, c)`, the Schur information
-/// of `t_X` (unscaled) and its eigen-decomposition.
+/// The solution of one set of normal equations: `t_X`, nuisance `(g, c)` and the
+/// eigen-decomposition of the (unscaled) Schur information of `t_X`.
 struct Solution {
     t: Vector3<f64>,
     nuisance: SVector<f64, 6>,
-    info: Matrix3<f64>,
     eig: SymmetricEigen<f64, nalgebra::U3>,
     /// Eigenvalues below this carry no information.
     floor: f64,
@@ -170,7 +169,7 @@ fn solve(ne: &Normal) -> Option<Solution> {
         }
     }
     let nuisance = nnn_inv * (hn - ntn.transpose() * t);
-    Some(Solution { t, nuisance, info, eig, floor })
+    Some(Solution { t, nuisance, eig, floor })
 }
 
 /// The design row block `D_j` (3 × 9) and observation `y_j` of one kinematic sample.
@@ -323,7 +322,7 @@ pub fn estimate_lever_arm(
     let mut findings = Vec::new();
     for (v, sd) in &directions {
         let jack = (v.transpose() * jack_cov * v)[(0, 0)].max(0.0).sqrt();
-        if *sd > tol || !(jack <= tol) {
+        if *sd > tol || jack.is_nan() || jack > tol {
             let name = format!("lever arm along {}", axis_name(v));
             findings.push(format!(
                 "the {name} is not observable: predicted std {} (jackknife {}) > {:.1} cm; the lever arm is \
@@ -347,7 +346,6 @@ pub fn estimate_lever_arm(
             gravity.norm()
         ));
     }
-    let _ = sol.info;
     Ok(LeverArm {
         translation_m: sol.t,
         std_m,
