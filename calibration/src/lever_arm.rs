@@ -16,17 +16,19 @@
 //! f_j = R_Xᵀ ( a_j + α_j × t_X + ω_j × (ω_j × t_X) − R_jᵀ g ) + b_a
 //! ```
 //!
-//! with gravity `g` (odometry world frame, unknown direction and size) and a constant bias `b_a`.
-//! Rotated by the known `R_X` this is linear in the 9 unknowns `θ = (t_X, g, c)`, `c = R_X b_a`:
+//! with gravity `g` (odometry world frame, unknown direction and size) and a bias `b_a` that is
+//! constant within each segment of [`LeverArmConfig::bias_segment_s`] seconds (a real bias wanders;
+//! a single constant would leave a slow residual that inflates the deviations). Rotated by the
+//! known `R_X` this is linear in `θ = (t_X, g, c_1, …, c_K)`, `c_k = R_X b_a,k`:
 //!
 //! ```text
-//! y_j = R_X f_j − a_j = L_j t_X − R_jᵀ g + c,      L_j = [α_j]× + [ω_j]×²
+//! y_j = R_X f_j − a_j = L_j t_X − R_jᵀ g + c_k(j),      L_j = [α_j]× + [ω_j]×²
 //! ```
 //!
-//! solved by least squares (normal equations accumulated without allocation). The gravity and
-//! bias are nuisance parameters: they are eliminated by their Schur complement, which gives the
-//! 3 × 3 information matrix of `t_X` (a 1e-6 ridge on `c` keeps `g` and `c` apart when the
-//! orientation never changes; it does not touch `t_X`).
+//! solved by least squares (normal equations accumulated in place, per sample a 9 × 9 block).
+//! The gravity and biases are nuisance parameters: they are eliminated by their Schur complement,
+//! which gives the 3 × 3 information matrix of `t_X` (a 1e-6 ridge on the `c_k` keeps `g` and the
+//! biases apart when the orientation never changes; it does not touch `t_X`).
 //!
 //! # Uncertainty and observability
 //!
@@ -43,15 +45,13 @@
 //! rig that does not rotate cannot see it at all.
 
 use alignrl_envs::sensors::{ImuSample, Trajectory};
-use nalgebra::{Matrix3, SMatrix, SVector, SymmetricEigen, UnitQuaternion, Vector3};
+use nalgebra::{DMatrix, DVector, Matrix3, SMatrix, SVector, SymmetricEigen, UnitQuaternion, Vector3};
 
 use crate::imu_odom::ImuOdomError;
 use crate::l2calib::imu_scorer::kinematic_samples;
 use crate::observability::axis_name;
 
-type Mat9 = SMatrix<f64, 9, 9>;
-type Vec9 = SVector<f64, 9>;
-type Mat6 = SMatrix<f64, 6, 6>;
+type Mat39 = SMatrix<f64, 3, 9>;
 
 /// Settings of [`estimate_lever_arm`].
 #[derive(Debug, Clone, PartialEq)]
@@ -63,11 +63,19 @@ pub struct LeverArmConfig {
     /// Largest accepted deviation of the estimated `|g|` from 9.80665 m/s² before a warning
     /// (m/s²; default 0.3: odometry in the wrong units or scale shows up here).
     pub max_gravity_error: f64,
+    /// Length of the segments with their own accelerometer bias (s; default 10); `None`: one
+    /// constant bias.
+    pub bias_segment_s: Option<f64>,
 }
 
 impl Default for LeverArmConfig {
     fn default() -> Self {
-        LeverArmConfig { half_window: 5, max_translation_std_m: 0.01, max_gravity_error: 0.3 }
+        LeverArmConfig {
+            half_window: 5,
+            max_translation_std_m: 0.01,
+            max_gravity_error: 0.3,
+            bias_segment_s: Some(10.0),
+        }
     }
 }
 
@@ -85,8 +93,10 @@ pub struct LeverArm {
     pub directions: Vec<(Vector3<f64>, f64)>,
     /// Gravity in the odometry world frame (m/s²).
     pub gravity: Vector3<f64>,
-    /// Accelerometer bias (m/s², IMU frame).
+    /// Accelerometer bias (m/s², IMU frame), averaged over the segments.
     pub accel_bias: Vector3<f64>,
+    /// Accelerometer bias of each segment (m/s², IMU frame).
+    pub accel_bias_segments: Vec<Vector3<f64>>,
     /// RMS norm of the accelerometer residual (m/s²).
     pub residual_rms_m_s2: f64,
     /// Integrated autocorrelation time of the residuals (≥ 1).
@@ -106,57 +116,78 @@ impl LeverArm {
     }
 }
 
-/// Normal equations of the 9-parameter least squares, accumulated sample by sample.
-#[derive(Debug, Clone, Copy)]
+/// Normal equations of the least squares over `(t_X, g, c_1..c_K)`, accumulated sample by
+/// sample.
+#[derive(Debug, Clone)]
 struct Normal {
-    n: Mat9,
-    h: Vec9,
-    yy: f64,
+    n: DMatrix<f64>,
+    h: DVector<f64>,
     count: usize,
 }
 
 impl Normal {
-    fn zero() -> Self {
-        Normal { n: Mat9::zeros(), h: Vec9::zeros(), yy: 0.0, count: 0 }
+    fn zero(dim: usize) -> Self {
+        Normal { n: DMatrix::zeros(dim, dim), h: DVector::zeros(dim), count: 0 }
     }
 
-    fn add(&mut self, d: &SMatrix<f64, 3, 9>, y: &Vector3<f64>) {
-        self.n += d.transpose() * d;
-        self.h += d.transpose() * y;
-        self.yy += y.norm_squared();
+    /// Parameter index of local column `c` (0..9) of a sample in bias segment `k`.
+    fn index(c: usize, k: usize) -> usize {
+        if c < 6 { c } else { 6 + 3 * k + (c - 6) }
+    }
+
+    fn add(&mut self, d: &Mat39, y: &Vector3<f64>, k: usize) {
+        let dtd = d.transpose() * d;
+        let dty = d.transpose() * y;
+        for a in 0..9 {
+            let ia = Self::index(a, k);
+            self.h[ia] += dty[a];
+            for b in 0..9 {
+                self.n[(ia, Self::index(b, k))] += dtd[(a, b)];
+            }
+        }
         self.count += 1;
     }
 
+    fn plus(&mut self, o: &Normal) {
+        self.n += &o.n;
+        self.h += &o.h;
+        self.count += o.count;
+    }
+
     fn minus(&self, o: &Normal) -> Normal {
-        Normal { n: self.n - o.n, h: self.h - o.h, yy: self.yy - o.yy, count: self.count - o.count }
+        Normal { n: &self.n - &o.n, h: &self.h - &o.h, count: self.count - o.count }
     }
 }
 
-/// The solution of one set of normal equations: `t_X`, nuisance `(g, c)` and the
+/// The solution of one set of normal equations: `t_X`, the nuisance `(g, c_1..c_K)` and the
 /// eigen-decomposition of the (unscaled) Schur information of `t_X`.
 struct Solution {
     t: Vector3<f64>,
-    nuisance: SVector<f64, 6>,
+    nuisance: DVector<f64>,
     eig: SymmetricEigen<f64, nalgebra::U3>,
     /// Eigenvalues below this carry no information.
     floor: f64,
 }
 
 fn solve(ne: &Normal) -> Option<Solution> {
+    let dim = ne.n.nrows();
     let ntt: Matrix3<f64> = ne.n.fixed_view::<3, 3>(0, 0).into_owned();
-    let ntn: SMatrix<f64, 3, 6> = ne.n.fixed_view::<3, 6>(0, 3).into_owned();
-    let mut nnn: Mat6 = ne.n.fixed_view::<6, 6>(3, 3).into_owned();
-    // Ridge on the bias block only: separates g and c when the orientation never changes.
+    let ntn = ne.n.view((0, 3), (3, dim - 3)).into_owned();
+    let mut nnn = ne.n.view((3, 3), (dim - 3, dim - 3)).into_owned();
+    // Ridge on the bias blocks only: separates g and c when the orientation never changes.
     let ridge = 1e-6 * ne.count.max(1) as f64;
-    for k in 3..6 {
+    for k in 3..dim - 3 {
         nnn[(k, k)] += ridge;
     }
-    let nnn_inv = nnn.cholesky()?.inverse();
+    let chol = nnn.cholesky()?;
     let ht: Vector3<f64> = ne.h.fixed_rows::<3>(0).into_owned();
-    let hn: SVector<f64, 6> = ne.h.fixed_rows::<6>(3).into_owned();
-    let info = ntt - ntn * nnn_inv * ntn.transpose();
+    let hn = ne.h.rows(3, dim - 3).into_owned();
+    // Nnn⁻¹ Nnt and Nnn⁻¹ hn.
+    let a = chol.solve(&ntn.transpose());
+    let b = chol.solve(&hn);
+    let info: Matrix3<f64> = ntt - Matrix3::from_iterator((&ntn * &a).iter().copied());
     let info = 0.5 * (info + info.transpose());
-    let rhs = ht - ntn * nnn_inv * hn;
+    let rhs: Vector3<f64> = ht - Vector3::from_iterator((&ntn * &b).iter().copied());
     let eig = info.symmetric_eigen();
     let max = eig.eigenvalues.max().max(0.0);
     let floor = (1e-12 * max).max(f64::MIN_POSITIVE);
@@ -168,11 +199,12 @@ fn solve(ne: &Normal) -> Option<Solution> {
             t += v * (v.dot(&rhs) / l);
         }
     }
-    let nuisance = nnn_inv * (hn - ntn.transpose() * t);
+    let nuisance = b - a * t;
     Some(Solution { t, nuisance, eig, floor })
 }
 
-/// The design row block `D_j` (3 × 9) and observation `y_j` of one kinematic sample.
+/// The local design block `D_j` (3 × 9, columns `t_X`, `g`, `c_k(j)`) and observation `y_j` of one
+/// kinematic sample.
 fn row(
     r_x: &Matrix3<f64>,
     omega: &Vector3<f64>,
@@ -180,10 +212,10 @@ fn row(
     rot: &Matrix3<f64>,
     accel_body: &Vector3<f64>,
     f: &Vector3<f64>,
-) -> (SMatrix<f64, 3, 9>, Vector3<f64>) {
+) -> (Mat39, Vector3<f64>) {
     let w = omega.cross_matrix();
     let l = alpha.cross_matrix() + w * w;
-    let mut d = SMatrix::<f64, 3, 9>::zeros();
+    let mut d = Mat39::zeros();
     d.fixed_view_mut::<3, 3>(0, 0).copy_from(&l);
     d.fixed_view_mut::<3, 3>(0, 3).copy_from(&(-rot.transpose()));
     d.fixed_view_mut::<3, 3>(0, 6).copy_from(&Matrix3::identity());
@@ -247,35 +279,42 @@ pub fn estimate_lever_arm(
     }
     let r_x = r_odom_imu.to_rotation_matrix().into_inner();
     let n = ks.len();
+    // Bias segments of about bias_segment_s seconds (the last one absorbs the remainder).
+    let (s0, s1) = (ks[0].stamp, ks[n - 1].stamp);
+    let segments = match config.bias_segment_s {
+        Some(len) if len > 0.0 && len.is_finite() => (((s1 - s0) / len).round() as usize).max(1),
+        Some(_) => return Err(ImuOdomError::InvalidConfig("bias_segment_s must be positive")),
+        None => 1,
+    };
+    let seg_len = ((s1 - s0) / segments as f64).max(f64::MIN_POSITIVE);
+    let segment = |stamp: f64| (((stamp - s0) / seg_len) as usize).min(segments - 1);
+    let dim = 6 + 3 * segments;
     let block_len = n.div_ceil(JACKKNIFE_BLOCKS);
-    let mut blocks = [Normal::zero(); JACKKNIFE_BLOCKS];
+    let mut blocks = vec![Normal::zero(dim); JACKKNIFE_BLOCKS];
     for (j, k) in ks.iter().enumerate() {
         let (d, y) = row(&r_x, &k.omega, &k.alpha, &k.rotation, &k.accel_body, &k.accel);
-        blocks[j / block_len].add(&d, &y);
+        blocks[j / block_len].add(&d, &y, segment(k.stamp));
     }
-    let mut total = Normal::zero();
+    let mut total = Normal::zero(dim);
     for b in &blocks {
-        total.n += b.n;
-        total.h += b.h;
-        total.yy += b.yy;
-        total.count += b.count;
+        total.plus(b);
     }
     let sol = solve(&total).ok_or(ImuOdomError::TooShort("the gravity/bias system is singular"))?;
-    let theta = {
-        let mut v = Vec9::zeros();
-        v.fixed_rows_mut::<3>(0).copy_from(&sol.t);
-        v.fixed_rows_mut::<6>(3).copy_from(&sol.nuisance);
-        v
+    let theta_at = |c: usize, k: usize| {
+        let i = Normal::index(c, k);
+        if i < 3 { sol.t[i] } else { sol.nuisance[i - 3] }
     };
     let residuals: Vec<Vector3<f64>> = ks
         .iter()
         .map(|k| {
             let (d, y) = row(&r_x, &k.omega, &k.alpha, &k.rotation, &k.accel_body, &k.accel);
+            let seg = segment(k.stamp);
+            let theta = SVector::<f64, 9>::from_fn(|c, _| theta_at(c, seg));
             y - d * theta
         })
         .collect();
     let rss: f64 = residuals.iter().map(|r| r.norm_squared()).sum();
-    let dof = (3 * n).saturating_sub(9).max(1) as f64;
+    let dof = (3 * n).saturating_sub(dim).max(1) as f64;
     let s2 = rss / dof;
     let tau = correlation_time(&residuals);
     let scale = s2 * tau;
@@ -337,7 +376,10 @@ pub fn estimate_lever_arm(
         }
     }
     let gravity: Vector3<f64> = sol.nuisance.fixed_rows::<3>(0).into_owned();
-    let c: Vector3<f64> = sol.nuisance.fixed_rows::<3>(3).into_owned();
+    let accel_bias_segments: Vec<Vector3<f64>> = (0..segments)
+        .map(|k| r_x.transpose() * Vector3::from_fn(|i, _| sol.nuisance[3 + 3 * k + i]))
+        .collect();
+    let accel_bias = accel_bias_segments.iter().sum::<Vector3<f64>>() / segments as f64;
     let g_err = gravity.norm() - alignrl_envs::sensors::STANDARD_GRAVITY;
     if g_err.abs() > config.max_gravity_error {
         findings.push(format!(
@@ -352,7 +394,8 @@ pub fn estimate_lever_arm(
         jackknife_std_m,
         directions,
         gravity,
-        accel_bias: r_x.transpose() * c,
+        accel_bias,
+        accel_bias_segments,
         residual_rms_m_s2: (rss / n as f64).sqrt(),
         correlation_time: tau,
         samples: n,
