@@ -56,7 +56,10 @@ type Mat39 = SMatrix<f64, 3, 9>;
 /// Settings of [`estimate_lever_arm`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeverArmConfig {
-    /// Odometry poses on each side of the local quadratic fits (≥ 2; default 5).
+    /// Odometry poses on each side of the local quadratic fits (≥ 2; default 5). Wider windows
+    /// smooth noisy odometry but bias the second derivatives: on the simulated `full` motion at
+    /// 100 Hz (exact odometry, no IMU noise) the lever-arm error was 0.05–0.34 mm at 2,
+    /// 0.2–1.6 mm at 5 and 0.5–3.7 mm at 8.
     pub half_window: usize,
     /// Largest trusted standard deviation of the lever arm along any direction (m; default 1 cm).
     pub max_translation_std_m: f64,
