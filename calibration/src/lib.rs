@@ -7,8 +7,8 @@
 //! - [`align`]: timestamp association, Umeyama / SE(3) alignment; [`metrics`]: ATE and RPE as `evo`
 //!   computes them.
 //! - [`handeye`]: classic AX = XB / AX = YB baselines and motion-pair selection; [`imu_odom`]: the
-//!   IMU–odometry rotation solver and time-offset estimate; [`observability`]: degenerate-motion
-//!   checks.
+//!   IMU–odometry rotation solver and time-offset estimate; [`lever_arm`]: the IMU lever arm from
+//!   the accelerometer; [`observability`]: degenerate-motion checks.
 
 pub mod align;
 pub mod bingham;
@@ -16,6 +16,7 @@ pub mod bingham_burn;
 pub mod handeye;
 pub mod imu_odom;
 pub mod l2calib;
+pub mod lever_arm;
 pub mod metrics;
 pub mod observability;
 pub mod refine;

@@ -3,9 +3,11 @@
 //! Subcommands:
 //! - `pose`: the extrinsic `T_ref_sensor` between a reference and a sensor pose trajectory
 //!   (TUM, EuRoC or KITTI files): data selection, hand-eye baselines, Levenberg–Marquardt
-//!   refinement over all poses, uncertainty, observability and time offset; writes `calib.yaml`.
+//!   refinement over all poses, uncertainty, observability and time offset; writes `calib.yaml`
+//!   (and with `--rrd FILE` a rerun recording of the trajectories before and after calibration).
 //! - `mcap`: the same from two pose topics of a ROS 2 MCAP recording.
-//! - `imu`: the rotation and time offset between an odometry trajectory and an IMU (gyroscope).
+//! - `imu`: the extrinsic (rotation from the gyroscope, lever arm from the accelerometer) and time
+//!   offset between an odometry trajectory and an IMU.
 //! - `simulate`: writes a synthetic dataset with known ground truth (body trajectory, a rigidly
 //!   mounted pose sensor, an IMU) using [`alignrl_envs::sensors`]'s simulated rigs.
 //!
@@ -20,6 +22,7 @@ use std::process::ExitCode;
 use alignrl_calibration::align::{self, AssociateOptions, SyncMethod};
 use alignrl_calibration::handeye::{self, HandEyeMethod, MotionPairs, PairSelection, PairStrategy};
 use alignrl_calibration::imu_odom::{self, ImuOdomConfig};
+use alignrl_calibration::lever_arm::{LeverArmConfig, estimate_lever_arm};
 use alignrl_calibration::refine::{self, RefineConfig, Refinement, TimeOffsetConfig};
 use alignrl_calibration::report::{CalibrationReport, Candidate};
 use alignrl_calibration::selection::{self, SelectionConfig};
@@ -547,6 +550,16 @@ struct CalibOptions {
     /// Largest trusted standard deviation of the translation (metres).
     #[arg(long, default_value_t = 0.01, value_parser = positive, allow_negative_numbers = true)]
     max_translation_std: f64,
+    /// Also write a rerun recording (.rrd, written atomically; open it with `rerun FILE`): the
+    /// reference and sensor trajectories before calibration (each in its own world, as recorded)
+    /// and after (the sensor trajectory mapped into the reference world through the estimated
+    /// extrinsic X and world alignment Y, as Y·T_ws·X⁻¹, overlaying the reference), the moving
+    /// reference frame with the sensor frame X on it, and the measured sensor frame Y·T_ws; the
+    /// poses are those the calibration used (after association and data selection). Entities:
+    /// world/before/{reference,sensor}, world/after/{reference,sensor}, world/rig,
+    /// world/rig/sensor, world/measured_sensor; timeline `time` (seconds, reference clock).
+    #[arg(long, value_name = "FILE")]
+    rrd: Option<PathBuf>,
     /// Parent frame name of the static_transform_publisher line.
     #[arg(long, default_value = "reference")]
     reference_frame: String,
@@ -605,12 +618,17 @@ struct McapArgs {
     opts: CalibOptions,
 }
 
-/// Calibrate the rotation and time offset between an odometry trajectory and an IMU.
+/// Calibrate T_odom_imu (rotation and lever arm) and the time offset between an odometry
+/// trajectory and an IMU.
 ///
-/// Gyroscope angular velocities are matched with the odometry's (finite differences); the result is
-/// R_odom_imu (written as T_odom_imu with the translation not estimated: the gyroscope does not see
-/// the lever arm), the time offset (t_imu = t_odom + offset) and the gyro bias.
-/// Exit codes as for `pose`.
+/// Gyroscope angular velocities are matched with the odometry's (finite differences): R_odom_imu,
+/// the time offset (t_imu = t_odom + offset) and the gyro bias. Then the lever arm (the IMU origin in
+/// the odometry frame, metres) by least squares over the accelerometer residuals, with the angular
+/// and centripetal acceleration terms from local quadratic fits of the odometry, gravity and the
+/// accelerometer bias solved in closed form; its standard deviations (model and block jackknife)
+/// and the directions the motion leaves unobservable (the lever arm is seen only through rotation:
+/// a rig that only yaws cannot see it along the yaw axis).
+/// Exit codes as for `pose` (3 when the rotation or a lever-arm direction is not observable).
 #[derive(Debug, Args)]
 #[command(long_about)]
 struct ImuArgs {
@@ -626,12 +644,20 @@ struct ImuArgs {
     /// Result file (YAML, written atomically).
     #[arg(long, default_value = "calib.yaml", value_name = "FILE")]
     out: PathBuf,
-    /// Print exactly one JSON object on stdout (fields as for `pose`; translation_m is null).
+    /// Print exactly one JSON object on stdout (fields as for `pose`; translation_m is null with
+    /// --no-lever-arm), plus time_offset_s, gyro_bias_rad_s, rotation_std_deg, lever_arm_std_m,
+    /// lever_arm_jackknife_std_m, gravity_m_s2, accel_bias_m_s2, accel_residual_rms_m_s2.
     #[arg(long)]
     json: bool,
     /// Search window of the time offset (± seconds).
     #[arg(long, default_value_t = 0.5, value_parser = positive, allow_negative_numbers = true)]
     max_time_offset: f64,
+    /// Do not estimate the lever arm (the translation of T_odom_imu is then reported as unestimated).
+    #[arg(long)]
+    no_lever_arm: bool,
+    /// Largest trusted standard deviation of the lever arm along any direction (metres).
+    #[arg(long, default_value_t = 0.01, value_parser = positive, allow_negative_numbers = true)]
+    max_translation_std: f64,
     /// Parent frame name of the static_transform_publisher line.
     #[arg(long, default_value = "odom")]
     reference_frame: String,
@@ -949,6 +975,11 @@ fn calibrate_and_write(
     if opts.out.is_dir() {
         return Err(Failure::Usage(format!("--out {} is a folder, expected a file", opts.out.display())));
     }
+    if let Some(rrd) = &opts.rrd
+        && rrd.is_dir()
+    {
+        return Err(Failure::Usage(format!("--rrd {} is a folder, expected a file", rrd.display())));
+    }
     if opts.method != Method::Handeye && (opts.rl_episodes == 0 || opts.rl_poses < 3) {
         return Err(Failure::Usage("--rl-episodes must be positive and --rl-poses at least 3".into()));
     }
@@ -1047,6 +1078,12 @@ fn calibrate_and_write(
         }
     }
     let trusted = best.is_trusted();
+    let mut extra = vec![];
+    if let Some(path) = &opts.rrd {
+        let bytes = write_rrd(path, &prepared, &best)?;
+        eprintln!("wrote {} ({bytes} bytes)", path.display());
+        extra.push(("rrd".to_string(), serde_json::json!(path.display().to_string())));
+    }
     let report = CalibrationReport {
         method: format!(
             "{}+refine (start: {best_name})",
@@ -1068,11 +1105,56 @@ fn calibrate_and_write(
         candidates,
         inputs,
         frames: (opts.reference_frame.clone(), opts.sensor_frame.clone()),
-        extra: vec![],
+        extra,
         refinement: Some(best),
     };
     pb.finish_and_clear();
     emit(&report, &opts.out, opts.json)
+}
+
+fn viz_pose(t: &Isometry3<f64>) -> alignrl_viz::calib::Pose {
+    let v = t.translation.vector;
+    let q = t.rotation;
+    ([v.x, v.y, v.z], [q.i, q.j, q.k, q.w])
+}
+
+/// Writes the `--rrd` recording of the poses the calibration used (see [`alignrl_viz::calib`]).
+fn write_rrd(path: &Path, p: &Prepared, best: &Refinement) -> Result<usize, Failure> {
+    use alignrl_viz::calib::{CalibrationScene, write_calibration_rrd};
+    let reference: Vec<_> = p.a.iter().map(viz_pose).collect();
+    let sensor: Vec<_> = p.b.iter().map(viz_pose).collect();
+    // One world alignment per segment of the refinement, per pose.
+    let y0 = best.y.first().map_or(([0.0; 3], [0.0, 0.0, 0.0, 1.0]), viz_pose);
+    let mut per_pose = vec![y0; p.a.len()];
+    for (range, y) in best.segments.iter().zip(&best.y) {
+        for slot in per_pose.get_mut(range.clone()).unwrap_or_default() {
+            *slot = viz_pose(y);
+        }
+    }
+    // Frame axes at a tenth of the reference trajectory's extent, within [5 cm, 1 m].
+    let (mut lo, mut hi) = (Vector3::repeat(f64::INFINITY), Vector3::repeat(f64::NEG_INFINITY));
+    for a in &p.a {
+        lo = lo.inf(&a.translation.vector);
+        hi = hi.sup(&a.translation.vector);
+    }
+    let axis_length = (0.1 * (hi - lo).norm()).clamp(0.05, 1.0);
+    let scene = CalibrationScene {
+        name: "alignrl-calibrate",
+        stamps: &p.stamps,
+        reference: &reference,
+        sensor: &sensor,
+        extrinsic: viz_pose(&best.x),
+        alignment: y0,
+        alignment_per_pose: Some(&per_pose),
+        axis_length,
+        max_frames: 2000,
+    };
+    write_calibration_rrd(path, &scene).map_err(|e| match e {
+        alignrl_viz::calib::CalibRecordError::Record(alignrl_viz::record::RecordError::Write { .. }) => {
+            Failure::Io(anyhow::anyhow!("--rrd: {e}"))
+        }
+        other => Failure::Usage(format!("--rrd {}: {other}", path.display())),
+    })
 }
 
 /// Writes the YAML, prints the summary (or the JSON object) and returns the outcome.
@@ -1124,11 +1206,11 @@ fn emit(report: &CalibrationReport, out: &Path, json: bool) -> Result<Outcome, F
 }
 
 /// Reads `t,gx,gy,gz,ax,ay,az` lines (an optional non-numeric header line first).
-fn read_imu_csv(path: &Path) -> Result<(Vec<f64>, Vec<Vector3<f64>>), Failure> {
+fn read_imu_csv(path: &Path) -> Result<Vec<ImuSample>, Failure> {
     let text =
         std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
     const FIELDS: [&str; 7] = ["t", "gx", "gy", "gz", "ax", "ay", "az"];
-    let (mut stamps, mut gyro) = (Vec::new(), Vec::new());
+    let mut samples: Vec<ImuSample> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -1157,7 +1239,7 @@ fn read_imu_csv(path: &Path) -> Result<(Vec<f64>, Vec<Vector3<f64>>), Failure> {
                 ))
             })?;
         }
-        if let Some(&last) = stamps.last()
+        if let Some(last) = samples.last().map(|s| s.stamp)
             && v[0] <= last
         {
             return Err(Failure::Usage(format!(
@@ -1167,10 +1249,9 @@ fn read_imu_csv(path: &Path) -> Result<(Vec<f64>, Vec<Vector3<f64>>), Failure> {
                 v[0]
             )));
         }
-        stamps.push(v[0]);
-        gyro.push(Vector3::new(v[1], v[2], v[3]));
+        samples.push(ImuSample { stamp: v[0], gyro: [v[1], v[2], v[3]], accel: [v[4], v[5], v[6]] });
     }
-    Ok((stamps, gyro))
+    Ok(samples)
 }
 
 fn run_imu(args: &ImuArgs) -> Result<Outcome, Failure> {
@@ -1185,32 +1266,88 @@ fn run_imu(args: &ImuArgs) -> Result<Outcome, Failure> {
         return Err(Failure::Usage("--odometry-format kitti is not supported for the IMU mode".into()));
     }
     let odom = read_trajectory(&args.odometry, of, None, &mut warnings)?;
-    let (stamps, gyro) = read_imu_csv(&args.imu)?;
+    let samples = read_imu_csv(&args.imu)?;
+    let stamps: Vec<f64> = samples.iter().map(|s| s.stamp).collect();
+    let gyro: Vec<Vector3<f64>> = samples.iter().map(|s| Vector3::from(s.gyro)).collect();
     step(&pb, "calibrating");
     let cfg = ImuOdomConfig { max_time_offset_s: args.max_time_offset, ..ImuOdomConfig::default() };
     let cal =
         imu_odom::calibrate(&stamps, &gyro, &odom, &cfg).map_err(|e| Failure::Usage(format!("imu: {e}")))?;
-    step(&pb, "writing");
     // R_imu_odom maps odometry vectors into the IMU frame; T_odom_imu has the inverse rotation.
-    let x = Isometry3::from_parts(Translation3::identity(), cal.r_imu_odom.inverse());
+    let r_odom_imu = cal.r_imu_odom.inverse();
+    let lever = if args.no_lever_arm {
+        None
+    } else {
+        let lcfg =
+            LeverArmConfig { max_translation_std_m: args.max_translation_std, ..LeverArmConfig::default() };
+        Some(
+            estimate_lever_arm(&odom, &samples, &r_odom_imu, cal.time_offset_s, &lcfg)
+                .map_err(|e| Failure::Usage(format!("imu lever arm: {e}")))?,
+        )
+    };
+    step(&pb, "writing");
+    let t = lever.as_ref().map_or(Vector3::zeros(), |l| l.translation_m);
+    let x = Isometry3::from_parts(Translation3::from(t), r_odom_imu);
     warnings.extend(cal.warnings.iter().cloned());
-    warnings.push("the translation (lever arm) is not estimated by the gyroscope-based solver".into());
+    let mut unobservable = if cal.is_trusted() {
+        vec![]
+    } else {
+        vec![format!("rotation about {}", alignrl_calibration::observability::axis_name(&cal.weakest_axis))]
+    };
+    let mut findings = cal.warnings.clone();
+    let rs = cal.rotation_std_rad;
+    let std = match &lever {
+        Some(l) => {
+            unobservable.extend(l.unobservable.iter().cloned());
+            findings.extend(l.findings.iter().cloned());
+            // Per component, the larger of the model and jackknife deviations; the rotation's
+            // jackknife deviation along its worst axis for all three rotation components.
+            let st = l.std_m.zip_map(&l.jackknife_std_m, f64::max);
+            Some([st.x, st.y, st.z, rs, rs, rs])
+        }
+        None => {
+            warnings.push("the translation (lever arm) was not estimated (--no-lever-arm)".into());
+            None
+        }
+    };
+    let trusted = cal.is_trusted() && lever.as_ref().is_none_or(|l| l.is_trusted());
     let b = cal.gyro_bias;
+    let mut extra = vec![
+        ("time_offset_s".into(), serde_json::json!(cal.time_offset_s)),
+        ("gyro_bias_rad_s".into(), serde_json::json!([b.x, b.y, b.z])),
+        ("rotation_std_deg".into(), serde_json::json!(cal.rotation_std_rad.to_degrees())),
+        ("gyro_residual_rms_rad_s".into(), serde_json::json!(cal.residual_rms_rad_s)),
+    ];
+    if let Some(l) = &lever {
+        let v = |v: &Vector3<f64>| serde_json::json!([v.x, v.y, v.z]);
+        let finite = |x: f64| if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null };
+        extra.push((
+            "lever_arm_std_m".into(),
+            serde_json::json!(l.std_m.iter().map(|x| finite(*x)).collect::<Vec<_>>()),
+        ));
+        extra.push((
+            "lever_arm_jackknife_std_m".into(),
+            serde_json::json!(l.jackknife_std_m.iter().map(|x| finite(*x)).collect::<Vec<_>>()),
+        ));
+        extra.push(("gravity_m_s2".into(), v(&l.gravity)));
+        extra.push(("accel_bias_m_s2".into(), v(&l.accel_bias)));
+        extra.push(("accel_residual_rms_m_s2".into(), serde_json::json!(l.residual_rms_m_s2)));
+        extra.push(("accel_residual_correlation_time".into(), serde_json::json!(l.correlation_time)));
+    }
     let report = CalibrationReport {
-        method: "imu-odometry (gyroscope Procrustes + cross-correlation time offset)".into(),
-        x,
-        translation_estimated: false,
-        std: None,
-        trusted: cal.is_trusted(),
-        unobservable: if cal.is_trusted() {
-            vec![]
+        method: if lever.is_some() {
+            "imu-odometry (gyroscope Procrustes + cross-correlation time offset; lever arm by accelerometer \
+             least squares)"
+                .into()
         } else {
-            vec![format!(
-                "rotation about {}",
-                alignrl_calibration::observability::axis_name(&cal.weakest_axis)
-            )]
+            "imu-odometry (gyroscope Procrustes + cross-correlation time offset)".into()
         },
-        findings: cal.warnings.clone(),
+        x,
+        translation_estimated: lever.is_some(),
+        std,
+        trusted,
+        unobservable,
+        findings,
         warnings,
         refinement: None,
         time_offset: None,
@@ -1223,12 +1360,7 @@ fn run_imu(args: &ImuArgs) -> Result<Outcome, Failure> {
             ("imu_samples".into(), stamps.len().to_string()),
         ],
         frames: (args.reference_frame.clone(), args.sensor_frame.clone()),
-        extra: vec![
-            ("time_offset_s".into(), serde_json::json!(cal.time_offset_s)),
-            ("gyro_bias_rad_s".into(), serde_json::json!([b.x, b.y, b.z])),
-            ("rotation_std_deg".into(), serde_json::json!(cal.rotation_std_rad.to_degrees())),
-            ("gyro_residual_rms_rad_s".into(), serde_json::json!(cal.residual_rms_rad_s)),
-        ],
+        extra,
     };
     pb.finish_and_clear();
     emit(&report, &args.out, args.json)

@@ -231,7 +231,16 @@ fn imu_mode_recovers_the_rotation() {
     let qe = UnitQuaternion::from_quaternion(Quaternion::new(qe[0], qe[1], qe[2], qe[3]));
     let err = qe.angle_to(&q).to_degrees();
     assert!(err < 0.3, "imu rotation error {err}°");
-    assert_eq!(j["translation_m"], Value::Null);
+    // The lever arm from the accelerometer (EuRoC-like noise and bias walk, 30 s): within 1 cm,
+    // and within 4 of its reported standard deviations per axis.
+    let t = numbers(&j["translation_m"]);
+    let st = numbers(&j["std_translation_m"]);
+    let d: Vec<f64> = t.iter().zip([0.1, 0.2, 0.3]).map(|(a, b)| a - b).collect();
+    eprintln!("imu lever arm error {d:?} m, std {st:?} m");
+    assert!(d.iter().map(|x| x * x).sum::<f64>().sqrt() < 0.01, "lever arm {t:?}");
+    assert!(d.iter().zip(&st).all(|(e, s)| e.abs() < 4.0 * s), "errors {d:?} vs std {st:?}");
+    assert_eq!(j["trusted"], Value::Bool(true));
+    assert!((numbers(&j["gravity_m_s2"])[2] + 9.80665).abs() < 0.05, "{}", j["gravity_m_s2"]);
     assert!(j["time_offset_s"].as_f64().unwrap().abs() < 0.005);
     // A malformed IMU line names the file, line and field.
     std::fs::write(dir.join("bad.csv"), "t,gx,gy,gz,ax,ay,az\n0,0,0,0,0,0,9.8\n0.01,0,x,0,0,0,9.8\n")
@@ -247,6 +256,29 @@ fn imu_mode_recovers_the_rotation() {
     ]));
     assert_eq!(code, 2);
     assert!(stderr.contains("bad.csv:3") && stderr.contains("field gy"), "{stderr}");
+}
+
+#[test]
+fn imu_mode_yaw_only_exits_3_naming_the_lever_arm_along_z() {
+    let dir = out_dir("imu_yaw");
+    let ext = "0.1 0.2 0.3 1 0 0 0";
+    simulate(&dir, &["--seed", "2", "--duration", "20", "--profile", "yaw-only", "--imu-extrinsic", ext]);
+    let imu = |extra: &[&str]| {
+        let mut args = vec!["imu", "--odometry"];
+        let (o, i, y) = (dir.join("body.tum"), dir.join("imu.csv"), dir.join("calib.yaml"));
+        args.extend([s(&o), "--imu", s(&i), "--out", s(&y), "--json"]);
+        args.extend_from_slice(extra);
+        parse(run(&args))
+    };
+    let (code, j, stderr) = imu(&[]);
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(j["trusted"], Value::Bool(false));
+    assert!(names(&j).iter().any(|n| n == "lever arm along z"), "{:?}", names(&j));
+    // Without the lever arm only the rotation is judged (about z it is seen, x and y are not
+    // excited: yaw-only motion never tilts).
+    let (_, j, _) = imu(&["--no-lever-arm"]);
+    assert_eq!(j["translation_m"], Value::Null);
+    assert!(!names(&j).iter().any(|n| n.starts_with("lever arm")));
 }
 
 // ---------------------------------------------------------------------------------------------

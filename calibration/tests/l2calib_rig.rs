@@ -93,3 +93,71 @@ fn rl_plus_refine_vs_hand_eye_on_full_excitation() {
     assert!(mr < 0.1 && mt < 0.5, "median {mr}° {mt} cm");
     assert!(worse.is_empty(), "worse than the best hand-eye on seeds {worse:?}");
 }
+
+/// Why "never worse than the best hand-eye baseline on every seed" can fail for a statistically
+/// efficient refinement: over many seeds of the must-show rig, the refinement's error matches its
+/// own predicted standard deviations (mean of (error/std)² ≈ 1 per component, so the deviations
+/// are honest and the estimate is as good as the model allows), while the best of the closed-form
+/// baselines (chosen per seed and per quantity with the truth) still beats it on a few seeds by
+/// luck. The refinement starts at the truth here: on the must-show seeds RL + refinement lands on
+/// the same optimum. Run with
+/// `cargo test --release -p alignrl-calibration --test l2calib_rig refine_error -- --ignored --nocapture`.
+#[test]
+#[ignore = "about a minute in debug; statistics behind the must-show"]
+fn refine_error_matches_its_std_and_hand_eye_luck() {
+    use alignrl_calibration::handeye::{self, HandEyeMethod, MotionPairs, PairSelection};
+    use alignrl_calibration::refine::{RefineConfig, refine};
+    let seeds: u64 = std::env::var("L2CALIB_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(50);
+    let (mut z2_t, mut z2_r, mut n) = (0.0, 0.0, 0.0);
+    let (mut beaten_r, mut beaten_t) = (0, 0);
+    let (mut rot, mut tr, mut he_r, mut he_t) = (vec![], vec![], vec![], vec![]);
+    for seed in 0..seeds {
+        let rig = simulate_rig(&RigConfig::default(), 100 + seed).unwrap();
+        let r =
+            refine(&rig.reference, &rig.sensor, &rig.stamps, &rig.truth, &RefineConfig::default()).unwrap();
+        let dt = r.x.translation.vector - rig.truth.translation.vector;
+        // Rotation error as a small rotation about the reference axes: Exp(δθ) R_true = R_est.
+        let dth = (r.x.rotation * rig.truth.rotation.inverse()).scaled_axis();
+        for k in 0..3 {
+            z2_t += (dt[k] / r.std[k]).powi(2);
+            z2_r += (dth[k] / r.std[3 + k]).powi(2);
+        }
+        n += 3.0;
+        let (er, et) = extrinsic_errors(&r.x, &rig.truth);
+        let pairs =
+            MotionPairs::from_poses(&rig.stamps, &rig.reference, &rig.sensor, &PairSelection::default())
+                .unwrap();
+        let base: Vec<(f64, f64)> = HandEyeMethod::ALL
+            .iter()
+            .filter_map(|m| handeye::solve(&pairs, *m).ok())
+            .map(|s| extrinsic_errors(&s.x, &rig.truth))
+            .collect();
+        let br = base.iter().map(|e| e.0).fold(f64::INFINITY, f64::min);
+        let bt = base.iter().map(|e| e.1).fold(f64::INFINITY, f64::min);
+        beaten_r += usize::from(br < er);
+        beaten_t += usize::from(bt < et);
+        rot.push(er);
+        tr.push(et);
+        he_r.push(br);
+        he_t.push(bt);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mt, mr) = (z2_t / n, z2_r / n);
+    eprintln!(
+        "{seeds} seeds: mean (error/std)² translation {mt:.2}, rotation {mr:.2}; median refine {:.4}° {:.3} cm, \
+         median best hand-eye {:.4}° {:.3} cm; best hand-eye better on rotation in {beaten_r}, on translation \
+         in {beaten_t} seeds",
+        median(&mut rot),
+        median(&mut tr),
+        median(&mut he_r),
+        median(&mut he_t)
+    );
+    // Honest deviations give 1. Measured over 50 seeds: translation 1.38, rotation 1.16, i.e. the
+    // deviations are 8–17 % optimistic: the refinement's model takes the reference as noise-free,
+    // and here both sensors are noisy (errors in variables; with a noise-free reference the same
+    // statistic was 0.99 / 1.02 over 40 seeds). Fail when a deviation is off by more than ~40 %.
+    assert!((0.5..2.0).contains(&mt) && (0.5..2.0).contains(&mr), "{mt} {mr}");
+}

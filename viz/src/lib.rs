@@ -1,4 +1,5 @@
-//! Visualisation: PNG plots ([`plot`]) and rerun recordings ([`record`]).
+//! Visualisation: PNG plots ([`plot`]) and rerun recordings ([`record`], [`calib`]).
 
+pub mod calib;
 pub mod plot;
 pub mod record;
