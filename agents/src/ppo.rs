@@ -149,8 +149,8 @@ impl PpoConfig {
     /// `batch_size` → `num_minibatches = n_envs · n_steps / batch_size` (SB3's default 64),
     /// `n_epochs` → `update_epochs`, `lin_x` schedules → `anneal_lr` / `anneal_clip`. SB3 does
     /// not clip the value loss by default (`clip_vloss = false`), uses no entropy bonus unless
-    /// tuned, and orthogonal initialisation with 64-64 tanh networks, as here. Observation
-    /// rl-zoo's `normalize: true` (MountainCar, Acrobot) becomes `norm_obs` and `norm_reward`.
+    /// tuned, and orthogonal initialisation with 64-64 tanh networks, as here. rl-zoo's
+    /// `normalize: true` (MountainCar, Acrobot) becomes `norm_obs` and `norm_reward`.
     pub fn zoo(env_id: &str) -> Option<(Self, u64)> {
         let base = Self { clip_vloss: false, ent_coef: 0.0, anneal_lr: false, ..Self::default() };
         let id = env_id.split('-').next().unwrap_or(env_id);
@@ -230,9 +230,7 @@ impl PpoConfig {
         };
         Some((cfg, steps))
     }
-}
 
-impl PpoConfig {
     /// Tuned settings for an env: rl-zoo's ([`Self::zoo`]) where rl-zoo has them, else ours for the
     /// rapier3d tasks we have tuned (with the env steps they were measured at), else `None`.
     ///
