@@ -5,9 +5,13 @@
 //! distractor) it reports the normalised primary return `(J − J_rand)/(J* − J_rand)` of the inner
 //! optimum for primary-only `φ = (1, 0)`, the naive blend `φ = (1, 1)`, PBRS of the heuristic's
 //! potential added to the primary reward, and BARFI after `--outer-steps` outer steps from
-//! `φ = (1, 1)`. Everything is exact and deterministic (seeds = 1).
+//! `φ = (1, 1)`. With `--state-phi`, also `barfi-state`: BARFI with a state-dependent auxiliary
+//! weight `φ₂(s)` ([`run_barfi_state`]) from `φ₂ ≡ 1`. Everything is exact and deterministic
+//! (seeds = 1).
 
-use alignrl_agents::bilevel::barfi::{BarfiConfig, BarfiProblem, BarfiRun, fixed_phi, run_barfi};
+use alignrl_agents::bilevel::barfi::{
+    BarfiConfig, BarfiProblem, BarfiRun, fixed_phi, run_barfi, run_barfi_state,
+};
 use alignrl_envs::shaping::{Heuristic, tabular_pbrs, trap_aux, trap_potential};
 use alignrl_envs::tabular::TrapGridworld;
 use alignrl_viz::plot::{LineChart, Series};
@@ -32,6 +36,10 @@ pub struct Args {
     /// Also learn the discount γ_φ = σ(φ₃).
     #[arg(long)]
     pub learn_discount: bool,
+    /// Also run BARFI with a state-dependent auxiliary weight φ₂(s) (method `barfi-state`, the
+    /// same outer steps and learning rate; the discount is not learned there).
+    #[arg(long)]
+    pub state_phi: bool,
     /// Also run deep BARFI on CartPole-v1 with the misaligned heuristic (PPO inner loop):
     /// primary-only, naive, PBRS and BARFI over `--deep-seeds` PPO seeds.
     #[arg(long)]
@@ -123,6 +131,26 @@ pub fn build_report(args: &Args) -> anyhow::Result<Report> {
             last.phi[1],
             last.gamma_phi,
         ));
+        if args.state_phi {
+            let state_cfg = BarfiConfig { learn_discount: false, ..cfg.clone() };
+            let state = run_barfi_state(&problem, &state_cfg)?;
+            let last = *state.normalized.last().expect("outer_steps ≥ 1 gives ≥ 2 evaluations");
+            report.rows.push(
+                Row::new("barfi-state", "normalized_primary_return", last, 1)
+                    .with("env", ENV)
+                    .with("heuristic", h.name()),
+            );
+            let (lo, hi) = state
+                .phi2
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            report.notes.push(format!(
+                "{h}, state-dependent φ₂(s): final normalised return {last:.4}, first ≥ 0.95 at outer step {}; \
+                 φ₁ = {:.3}, φ₂(s) in [{lo:.3}, {hi:.3}]",
+                state.first_step_at(0.95).map_or("never".to_string(), |s| s.to_string()),
+                state.phi1,
+            ));
+        }
         runs.push((h, run));
     }
     let curve = |f: &dyn Fn(&alignrl_agents::bilevel::barfi::BarfiStep) -> f64,
@@ -292,6 +320,26 @@ mod tests {
         assert!(get("barfi", "misaligned") >= 0.95);
         assert!((get("pbrs", "misaligned") - get("primary-only", "misaligned")).abs() < 1e-6);
         assert_eq!(report.plots.len(), 2);
+    }
+
+    #[test]
+    fn state_dependent_weights_add_their_rows() {
+        let report = build_report(&args(&["--outer-steps", "60", "--state-phi"]).unwrap()).unwrap();
+        assert_eq!(report.rows.len(), 10);
+        let state: Vec<_> = report.rows.iter().filter(|r| r.method == "barfi-state").collect();
+        assert_eq!(state.len(), 2);
+        for r in &state {
+            let naive = report
+                .rows
+                .iter()
+                .find(|n| n.method == "naive" && n.settings == r.settings)
+                .expect("naive row of the same heuristic")
+                .value;
+            assert!(r.value > naive, "{r:?} vs naive {naive}");
+        }
+        // Escapes the trap of the misaligned heuristic (0.95 first reached at outer step 54).
+        let mis = state.iter().find(|r| r.settings.iter().any(|(_, v)| v == "misaligned")).unwrap();
+        assert!(mis.value >= 0.95, "{mis:?}");
     }
 
     #[test]
