@@ -3,7 +3,8 @@
 //! running standard deviation of the discounted return.
 //!
 //! Observations: each batch of `N` observations (from `reset` and every `step`) is first merged
-//! into the running mean and variance ([`RunningMeanStd::update_from_moments`], Chan et al.), then
+//! into the running mean and variance ([`RunningMeanStd::update`], row by row: the same result as
+//! SB3's batch merge in exact arithmetic), then
 //! every value becomes `clip((x − mean) / sqrt(var + ε), ±clip_obs)`. Rewards: per sub-env the
 //! discounted return `G ← γ G + r` is accumulated, the returns of the batch update a scalar running
 //! variance, and the reward becomes `clip(r / sqrt(var_G + ε), ±clip_reward)`; `G` restarts at 0
@@ -92,8 +93,6 @@ pub struct VecNormalize {
     returns: Vec<f64>,
     obs_out: Vec<f64>,
     rew_out: Vec<f64>,
-    batch_mean: Vec<f64>,
-    batch_var: Vec<f64>,
 }
 
 impl VecNormalize {
@@ -122,8 +121,6 @@ impl VecNormalize {
             returns: vec![0.0; n],
             obs_out: vec![0.0; n * dim],
             rew_out: vec![0.0; n],
-            batch_mean: vec![0.0; dim],
-            batch_var: vec![0.0; dim],
         }
     }
 
@@ -147,23 +144,9 @@ impl VecNormalize {
         match &mut self.obs {
             None => self.obs_out.copy_from_slice(raw),
             Some(norm) => {
-                let d = self.dim;
-                let count = self.n as f64;
-                self.batch_mean.fill(0.0);
-                for row in raw.chunks(d) {
-                    for (m, &x) in self.batch_mean.iter_mut().zip(row) {
-                        *m += x;
-                    }
+                for row in raw.chunks(self.dim.max(1)) {
+                    norm.rms.update(row);
                 }
-                self.batch_mean.iter_mut().for_each(|m| *m /= count);
-                self.batch_var.fill(0.0);
-                for row in raw.chunks(d) {
-                    for ((v, &m), &x) in self.batch_var.iter_mut().zip(&self.batch_mean).zip(row) {
-                        *v += (x - m) * (x - m);
-                    }
-                }
-                self.batch_var.iter_mut().for_each(|v| *v /= count);
-                norm.rms.update_from_moments(&self.batch_mean, &self.batch_var, count);
                 norm.apply_batch(raw, &mut self.obs_out);
             }
         }
@@ -184,24 +167,13 @@ impl VecNormalize {
             self.rew_out.copy_from_slice(rewards);
             return &self.rew_out;
         };
-        let (mut sum, mut count) = (0.0, 0usize);
         for i in 0..self.n {
             if reset_rows[i] {
                 self.returns[i] = 0.0;
             } else {
                 self.returns[i] = self.returns[i] * self.gamma + rewards[i];
-                sum += self.returns[i];
-                count += 1;
+                ret.update(&self.returns[i..=i]);
             }
-        }
-        if count > 0 {
-            let mean = sum / count as f64;
-            let var = (0..self.n)
-                .filter(|&i| !reset_rows[i])
-                .map(|i| (self.returns[i] - mean).powi(2))
-                .sum::<f64>()
-                / count as f64;
-            ret.update_from_moments(&[mean], &[var], count as f64);
         }
         let scale = (ret.var[0] + NORMALIZE_EPSILON).sqrt();
         for i in 0..self.n {
