@@ -164,6 +164,22 @@ pub fn angular_velocity(traj: &Trajectory) -> (Vec<f64>, Vec<Vector3<f64>>) {
         .unzip()
 }
 
+/// The gyroscope rates the odometry predicts at `imu_stamps` (seconds, IMU clock):
+/// `R_imu_odom · ω_odom(t − δ) + b` (rad/s, IMU frame), with `ω_odom` from [`angular_velocity`]
+/// interpolated linearly; `None` where `t − δ` is outside the odometry's angular-velocity stamps.
+/// With the identity rotation, a zero bias and `δ = 0` it is the uncalibrated prediction.
+pub fn predicted_gyro(
+    imu_stamps: &[f64],
+    odom: &Trajectory,
+    r_imu_odom: &UnitQuaternion<f64>,
+    bias: &Vector3<f64>,
+    time_offset_s: f64,
+) -> Vec<Option<Vector3<f64>>> {
+    let (ot, ow) = angular_velocity(odom);
+    let series = Series { t: &ot, v: &ow };
+    imu_stamps.iter().map(|t| series.at(t - time_offset_s).map(|w| r_imu_odom * w + bias)).collect()
+}
+
 /// Piecewise-linear interpolation of a series with strictly increasing stamps; `None` outside.
 #[derive(Debug, Clone, Copy)]
 struct Series<'a, T> {
@@ -488,6 +504,35 @@ mod tests {
         assert_eq!(s.at(3.0), Some(6.0));
         assert_eq!(s.at(3.1), None);
         assert_eq!(s.at(-0.1), None);
+    }
+
+    /// A constant body rate about a fixed axis: the odometry's angular velocity is that rate
+    /// (body frame), mapped by the rotation, shifted by the offset, plus the bias; `None` outside.
+    #[test]
+    fn predicted_gyro_maps_the_odometry_rate() {
+        let w = Vector3::new(0.2, -0.5, 0.9);
+        let stamps: Vec<f64> = (0..101).map(|i| i as f64 * 0.01).collect();
+        let poses: Vec<nalgebra::Isometry3<f64>> = stamps
+            .iter()
+            .map(|t| {
+                nalgebra::Isometry3::from_parts(
+                    nalgebra::Translation3::new(*t, 0.0, 0.0),
+                    UnitQuaternion::from_scaled_axis(w * *t),
+                )
+            })
+            .collect();
+        let odom = Trajectory::new(stamps, poses).unwrap();
+        let r = UnitQuaternion::from_euler_angles(0.3, -0.7, 1.2);
+        let b = Vector3::new(0.01, -0.02, 0.005);
+        let imu = [0.0, 0.1, 0.5, 1.05, 1.2];
+        let p = predicted_gyro(&imu, &odom, &r, &b, 0.1);
+        // Rates live at interval midpoints 0.005 … 0.995; t − δ must fall inside.
+        assert!(p[0].is_none() && p[1].is_none() && p[4].is_none());
+        for v in [p[2], p[3]] {
+            assert!((v.unwrap() - (r * w + b)).norm() < 1e-9, "{v:?}");
+        }
+        let before = predicted_gyro(&imu, &odom, &UnitQuaternion::identity(), &Vector3::zeros(), 0.0);
+        assert!((before[2].unwrap() - w).norm() < 1e-9);
     }
 
     #[test]

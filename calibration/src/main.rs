@@ -166,6 +166,11 @@ fn positive(s: &str) -> Result<f64, String> {
     if x > 0.0 { Ok(x) } else { Err(format!("must be positive, got {x}")) }
 }
 
+fn unit_interval(s: &str) -> Result<f64, String> {
+    let x = number(s)?;
+    if (0.0..=1.0).contains(&x) { Ok(x) } else { Err(format!("must be in [0, 1], got {x}")) }
+}
+
 fn non_negative(s: &str) -> Result<f64, String> {
     let x = number(s)?;
     if x >= 0.0 { Ok(x) } else { Err(format!("must be non-negative, got {x}")) }
@@ -532,6 +537,11 @@ struct CalibOptions {
     /// default: one alignment for the whole recording.
     #[arg(long, value_parser = positive, allow_negative_numbers = true)]
     segment: Option<f64>,
+    /// Share of the rotation noise that comes from the reference, in [0, 1]: 0 for a reference far
+    /// better than the sensor (motion capture), 0.5 for two similar sensors. The refinement
+    /// weights each pose by it (the reference's rotation noise moves the lever arm).
+    #[arg(long, default_value_t = 0.5, value_parser = unit_interval, allow_negative_numbers = true)]
+    reference_noise_share: f64,
     /// Data-selection window length (seconds).
     #[arg(long, default_value_t = 15.0, value_parser = positive, allow_negative_numbers = true)]
     window: f64,
@@ -658,6 +668,15 @@ struct ImuArgs {
     /// Largest trusted standard deviation of the lever arm along any direction (metres).
     #[arg(long, default_value_t = 0.01, value_parser = positive, allow_negative_numbers = true)]
     max_translation_std: f64,
+    /// Also write a rerun recording (.rrd, written atomically; open it with `rerun FILE`): the
+    /// odometry trajectory with the moving odometry frame and the IMU frame T_odom_imu on it, and
+    /// the gyroscope rates (rad/s, IMU frame) measured against those the odometry predicts before
+    /// calibration (ω_odom(t)) and after (R_imu_odom·ω_odom(t − δ) + bias), with the residual
+    /// norms. Entities: world/odometry, world/rig, world/rig/imu, gyro/measured/{x,y,z},
+    /// gyro/predicted_before/{x,y,z}, gyro/predicted_after/{x,y,z}, gyro/residual_before,
+    /// gyro/residual_after; timeline `time` (seconds, IMU clock).
+    #[arg(long, value_name = "FILE")]
+    rrd: Option<PathBuf>,
     /// Parent frame name of the static_transform_publisher line.
     #[arg(long, default_value = "odom")]
     reference_frame: String,
@@ -993,6 +1012,7 @@ fn calibrate_and_write(
         segment_s: opts.segment,
         max_rotation_std_rad: opts.max_rotation_std_deg.to_radians(),
         max_translation_std_m: opts.max_translation_std,
+        reference_noise_share: opts.reference_noise_share,
         ..RefineConfig::default()
     };
     step(&pb, "hand-eye baselines");
@@ -1157,6 +1177,57 @@ fn write_rrd(path: &Path, p: &Prepared, best: &Refinement) -> Result<usize, Fail
     })
 }
 
+/// Writes the `imu --rrd` recording (see [`alignrl_viz::imu_calib`]): odometry, the IMU frame
+/// `x = T_odom_imu`, and the gyroscope against the odometry's prediction before and after.
+fn write_imu_rrd(
+    path: &Path,
+    odom: &Trajectory,
+    samples: &[ImuSample],
+    x: &Isometry3<f64>,
+    cal: &imu_odom::ImuOdomCalibration,
+) -> Result<usize, Failure> {
+    use alignrl_viz::imu_calib::{ImuCalibrationScene, ImuRecordError, write_imu_calibration_rrd};
+    let stamps: Vec<f64> = samples.iter().map(|s| s.stamp).collect();
+    let gyro: Vec<[f64; 3]> = samples.iter().map(|s| s.gyro).collect();
+    let arr = |v: Option<Vector3<f64>>| v.map(|v| [v.x, v.y, v.z]);
+    let before: Vec<_> =
+        imu_odom::predicted_gyro(&stamps, odom, &UnitQuaternion::identity(), &Vector3::zeros(), 0.0)
+            .into_iter()
+            .map(arr)
+            .collect();
+    let after: Vec<_> =
+        imu_odom::predicted_gyro(&stamps, odom, &cal.r_imu_odom, &cal.gyro_bias, cal.time_offset_s)
+            .into_iter()
+            .map(arr)
+            .collect();
+    let poses: Vec<_> = odom.poses().iter().map(viz_pose).collect();
+    let (mut lo, mut hi) = (Vector3::repeat(f64::INFINITY), Vector3::repeat(f64::NEG_INFINITY));
+    for p in odom.poses() {
+        lo = lo.inf(&p.translation.vector);
+        hi = hi.sup(&p.translation.vector);
+    }
+    let scene = ImuCalibrationScene {
+        name: "alignrl-calibrate imu",
+        odometry_stamps: odom.stamps(),
+        odometry: &poses,
+        extrinsic: viz_pose(x),
+        time_offset_s: cal.time_offset_s,
+        imu_stamps: &stamps,
+        gyro: &gyro,
+        predicted_before: &before,
+        predicted_after: &after,
+        axis_length: (0.1 * (hi - lo).norm()).clamp(0.05, 1.0),
+        max_frames: 2000,
+        max_samples: 20_000,
+    };
+    write_imu_calibration_rrd(path, &scene).map_err(|e| match e {
+        ImuRecordError::Record(alignrl_viz::record::RecordError::Write { .. }) => {
+            Failure::Io(anyhow::anyhow!("--rrd: {e}"))
+        }
+        other => Failure::Usage(format!("--rrd {}: {other}", path.display())),
+    })
+}
+
 /// Writes the YAML, prints the summary (or the JSON object) and returns the outcome.
 fn emit(report: &CalibrationReport, out: &Path, json: bool) -> Result<Outcome, Failure> {
     write_atomic(out, report.to_yaml().as_bytes())?;
@@ -1258,6 +1329,11 @@ fn run_imu(args: &ImuArgs) -> Result<Outcome, Failure> {
     if args.out.is_dir() {
         return Err(Failure::Usage(format!("--out {} is a folder, expected a file", args.out.display())));
     }
+    if let Some(rrd) = &args.rrd
+        && rrd.is_dir()
+    {
+        return Err(Failure::Usage(format!("--rrd {} is a folder, expected a file", rrd.display())));
+    }
     let mut warnings = Vec::new();
     let pb = progress(3);
     step(&pb, "reading");
@@ -1333,6 +1409,11 @@ fn run_imu(args: &ImuArgs) -> Result<Outcome, Failure> {
         extra.push(("accel_bias_m_s2".into(), v(&l.accel_bias)));
         extra.push(("accel_residual_rms_m_s2".into(), serde_json::json!(l.residual_rms_m_s2)));
         extra.push(("accel_residual_correlation_time".into(), serde_json::json!(l.correlation_time)));
+    }
+    if let Some(path) = &args.rrd {
+        let bytes = write_imu_rrd(path, &odom, &samples, &x, &cal)?;
+        eprintln!("wrote {} ({bytes} bytes)", path.display());
+        extra.push(("rrd".to_string(), serde_json::json!(path.display().to_string())));
     }
     let report = CalibrationReport {
         method: if lever.is_some() {

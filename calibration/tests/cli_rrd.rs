@@ -30,6 +30,7 @@ struct Rows {
     static_rows: usize,
     times: Vec<i64>,
     strip: Vec<[f32; 3]>,
+    scalars: Vec<f64>,
 }
 
 /// Entity path → what was logged there.
@@ -38,6 +39,7 @@ fn decode(path: &Path) -> BTreeMap<String, Rows> {
     let decoder = DecoderApp::decode_eager(BufReader::new(file)).expect("an .rrd file");
     let timeline = rerun::TimelineName::try_new(TIMELINE).unwrap();
     let strips = rerun::LineStrips3D::descriptor_strips().component;
+    let scalars = rerun::Scalars::descriptor_scalars().component;
     let mut rows: BTreeMap<String, Rows> = BTreeMap::new();
     for msg in decoder {
         let LogMsg::ArrowMsg(_, arrow) = msg.expect("decodes") else { continue };
@@ -46,6 +48,9 @@ fn decode(path: &Path) -> BTreeMap<String, Rows> {
         let e = rows.entry(entity).or_default();
         for s in chunk.iter_component::<rerun::components::LineStrip3D>(strips) {
             e.strip.extend(s.iter().flat_map(|strip| strip.0.iter().map(|p| [p.x(), p.y(), p.z()])));
+        }
+        for v in chunk.iter_component::<rerun::components::Scalar>(scalars) {
+            e.scalars.extend(v.iter().map(|x| x.0.0));
         }
         if chunk.is_static() {
             e.static_rows += chunk.num_rows();
@@ -117,6 +122,59 @@ fn pose_rrd_reads_back_with_rerun_decoder() {
     eprintln!("rms distance to the reference: before {before:.3} m, after {after:.4} m");
     assert!(after < 0.03, "after {after} m");
     assert!(before > 1.0, "before {before} m");
+}
+
+/// `imu --rrd`: odometry, the IMU frame and the gyroscope series; the rates the odometry predicts
+/// after calibration match the measured ones far better than before (the simulated IMU is
+/// rotated, biased and offset in time against the odometry).
+#[test]
+fn imu_rrd_reads_back_with_rerun_decoder() {
+    use alignrl_viz::imu_calib::{
+        GYRO_AFTER, GYRO_BEFORE, GYRO_MEASURED, IMU_FRAME, ODOMETRY_FRAME, ODOMETRY_PATH, RESIDUAL_AFTER,
+        RESIDUAL_BEFORE,
+    };
+    let dir = out_dir("imu");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let out = bin()
+        .args(["simulate", "--out", &s(&dir), "--seed", "4", "--duration", "20", "--time-offset", "0.03"])
+        .args(["--imu-extrinsic", "0.05 -0.12 0.2 0.9 0.1 0.3 -0.2936"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rrd = dir.join("imu.rrd");
+    let out = bin()
+        .args(["imu", "--odometry", &s(&dir.join("body.tum")), "--imu", &s(&dir.join("imu.csv"))])
+        .args(["--out", &s(&dir.join("calib.yaml")), "--rrd", &s(&rrd), "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{stderr}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["rrd"].as_str(), Some(s(&rrd).as_str()));
+
+    let rows = decode(&rrd);
+    let keys: Vec<&String> = rows.keys().collect();
+    for entity in [ODOMETRY_PATH, IMU_FRAME] {
+        let e = rows.get(entity).unwrap_or_else(|| panic!("no entity {entity}; have {keys:?}"));
+        assert!(e.static_rows >= 1, "{entity}: nothing static");
+    }
+    let frames = &rows[ODOMETRY_FRAME].times;
+    assert!(frames.len() > 100 && frames.len() <= 2000, "{} frames", frames.len());
+    let imu_lines = std::fs::read_to_string(dir.join("imu.csv")).unwrap().lines().count() - 1;
+    for base in [GYRO_MEASURED, GYRO_BEFORE, GYRO_AFTER] {
+        for axis in ["x", "y", "z"] {
+            let entity = format!("{base}/{axis}");
+            let e = rows.get(&entity).unwrap_or_else(|| panic!("no entity {entity}; have {keys:?}"));
+            assert!(e.scalars.len() > imu_lines / 2 && e.scalars.len() <= imu_lines, "{entity}");
+        }
+    }
+    assert_eq!(rows[&format!("{GYRO_MEASURED}/x")].scalars.len(), imu_lines);
+    let rms = |v: &[f64]| (v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64).sqrt();
+    let (before, after) = (rms(&rows[RESIDUAL_BEFORE].scalars), rms(&rows[RESIDUAL_AFTER].scalars));
+    eprintln!("gyro residual rms: before {before:.4} rad/s, after {after:.4} rad/s");
+    assert!(after < 0.2 * before, "before {before}, after {after}");
+    let reported = j["gyro_residual_rms_rad_s"].as_f64().unwrap();
+    assert!((after - reported).abs() < 0.1 * reported, "recording {after} vs report {reported}");
 }
 
 #[test]

@@ -138,6 +138,9 @@ fn refine_error_matches_its_std_and_hand_eye_luck() {
     let (mut z2_t, mut z2_r, mut n) = (0.0, 0.0, 0.0);
     let (mut beaten_r, mut beaten_t) = (0, 0);
     let (mut rot, mut tr, mut he_r, mut he_t) = (vec![], vec![], vec![], vec![]);
+    let combined = |(r, t): (f64, f64)| r / 0.1 + t / 0.5;
+    let mut beaten_combined = Vec::new();
+    let mut per_method: Vec<(Vec<f64>, Vec<u64>)> = vec![(vec![], vec![]); HandEyeMethod::ALL.len()];
     for seed in 0..seeds {
         let rig = simulate_rig(&RigConfig::default(), 100 + seed).unwrap();
         let r =
@@ -159,6 +162,22 @@ fn refine_error_matches_its_std_and_hand_eye_luck() {
             .filter_map(|m| handeye::solve(&pairs, *m).ok())
             .map(|s| extrinsic_errors(&s.x, &rig.truth))
             .collect();
+        if base.iter().any(|b| combined(*b) < combined((er, et))) {
+            beaten_combined.push(seed);
+            let z: Vec<String> = (0..6)
+                .map(|k| format!("{:.2}", if k < 3 { dt[k] / r.std[k] } else { dth[k - 3] / r.std[k] }))
+                .collect();
+            eprintln!("seed {seed}: ours {er:.4}° {et:.3} cm, z = {z:?}; baselines {base:?}");
+        }
+        for (k, m) in HandEyeMethod::ALL.iter().enumerate() {
+            if let Ok(sol) = handeye::solve(&pairs, *m) {
+                let e = extrinsic_errors(&sol.x, &rig.truth);
+                per_method[k].0.push(combined(e));
+                if combined(e) < combined((er, et)) {
+                    per_method[k].1.push(seed);
+                }
+            }
+        }
         let br = base.iter().map(|e| e.0).fold(f64::INFINITY, f64::min);
         let bt = base.iter().map(|e| e.1).fold(f64::INFINITY, f64::min);
         beaten_r += usize::from(br < er);
@@ -173,18 +192,27 @@ fn refine_error_matches_its_std_and_hand_eye_luck() {
         v[v.len() / 2]
     };
     let (mt, mr) = (z2_t / n, z2_r / n);
+    for (m, (mut e, beat)) in HandEyeMethod::ALL.iter().zip(per_method) {
+        eprintln!("{m:?}: median e {:.3}; smaller e than ours on seeds {beat:?}", median(&mut e));
+    }
+    eprintln!("ours: median e {:.3}", {
+        let mut e: Vec<f64> = rot.iter().zip(&tr).map(|(r, t)| combined((*r, *t))).collect();
+        median(&mut e)
+    });
     eprintln!(
         "{seeds} seeds: mean (error/std)² translation {mt:.2}, rotation {mr:.2}; median refine {:.4}° {:.3} cm, \
          median best hand-eye {:.4}° {:.3} cm; best hand-eye better on rotation in {beaten_r}, on translation \
-         in {beaten_t} seeds",
+         in {beaten_t} seeds; a whole baseline answer has a smaller e = rot/0.1° + trans/0.5 cm on seeds \
+         {beaten_combined:?}",
         median(&mut rot),
         median(&mut tr),
         median(&mut he_r),
         median(&mut he_t)
     );
-    // Honest deviations give 1. Measured over 50 seeds: translation 1.38, rotation 1.16, i.e. the
-    // deviations are 8–17 % optimistic: the refinement's model takes the reference as noise-free,
-    // and here both sensors are noisy (errors in variables; with a noise-free reference the same
-    // statistic was 0.99 / 1.02 over 40 seeds). Fail when a deviation is off by more than ~40 %.
-    assert!((0.5..2.0).contains(&mt) && (0.5..2.0).contains(&mr), "{mt} {mr}");
+    // Honest deviations give 1 (the standard error of this mean over 150 components is about
+    // 0.12). Measured over 50 seeds (release, 2026-11-28): translation 1.12, rotation 1.17 with the
+    // errors-in-variables weights (`reference_noise_share` 0.5, both sensors equally noisy as here);
+    // the classical model that takes the reference as noise-free (`reference_noise_share` 0) gave
+    // translation 1.38, i.e. 17 % optimistic deviations, and fails this bound.
+    assert!((0.75..1.35).contains(&mt) && (0.75..1.35).contains(&mr), "{mt} {mr}");
 }

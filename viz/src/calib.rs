@@ -149,7 +149,7 @@ fn f32s(p: [f64; 3]) -> [f32; 3] {
     [p[0] as f32, p[1] as f32, p[2] as f32]
 }
 
-fn transform(p: &Pose) -> Transform3D {
+pub(crate) fn transform(p: &Pose) -> Transform3D {
     let q = [p.1[0] as f32, p.1[1] as f32, p.1[2] as f32, p.1[3] as f32];
     Transform3D::from_translation_rotation(f32s(p.0), Quaternion::from_xyzw(q))
 }
