@@ -42,9 +42,10 @@ fn rl_finds_the_extrinsic_of_a_full_excitation_rig() {
 /// an answer no method gave) beats ours in rotation or in translation; for an efficient estimator
 /// that happens on some seeds by chance (`refine_error_matches_its_std_and_hand_eye_luck`).
 ///
-/// Measured with 20 seeds (release, 2026-11-28): medians 0.0315° / 0.132 cm (bar met); the
-/// oracle-chosen best baseline has a smaller `e` on seeds 8 and 16 (0.471 vs 0.562, 0.698 vs
-/// 0.798), so this test **fails** there; the per-quantity minimum beats us on 8 of 20 seeds. Slow:
+/// Measured with 20 seeds (release, 2026-11-28, errors-in-variables weights): medians 0.0299° /
+/// 0.133 cm (bar met); the oracle-chosen best baseline has a smaller `e` on seeds 8 and 16 (0.471
+/// vs 0.512, 0.698 vs 0.765), so this test **fails** there; the per-quantity minimum beats us on 7
+/// of 20 seeds. See `refine_error_matches_its_std_and_hand_eye_luck` for why. Slow:
 /// run with
 /// `L2CALIB_SEEDS=20 cargo test --release -p alignrl-calibration --test l2calib_rig -- --ignored --nocapture`.
 #[test]
