@@ -1162,3 +1162,100 @@ pub fn probe_update<B: AutodiffBackend>(
     let secs = t0.elapsed().as_secs_f64() / iters.max(1) as f64;
     Ok(UpdateProbe { batch_size: m, losses, grad_norms, iters, secs_per_update: secs })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::CpuAutodiff;
+    use alignrl_envs::vector::VecEnv;
+    use alignrl_envs::{Env, make};
+
+    fn venv(id: &str, n: usize) -> VecEnv<Box<dyn Env>> {
+        VecEnv::from_fn(n, |_| make(id).expect("registered"))
+    }
+
+    /// Runs `cfg` on `id`, stopping after update `stop` with a checkpoint when given.
+    fn run(
+        id: &str,
+        cfg: &PpoConfig,
+        total: u64,
+        resume: Option<&PpoCheckpoint>,
+        stop: Option<usize>,
+    ) -> Result<(Vec<UpdateStats>, Option<PpoCheckpoint>), PpoError> {
+        let mut stats = Vec::new();
+        let mut ck = None;
+        train_ppo_with::<CpuAutodiff>(
+            &mut venv(id, cfg.num_envs),
+            cfg,
+            total,
+            &Default::default(),
+            resume,
+            |s, p| {
+                stats.push(s.clone());
+                if stop == Some(s.update) {
+                    ck = Some(p.checkpoint().expect("encodes"));
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            },
+        )?;
+        Ok((stats, ck))
+    }
+
+    fn losses(s: &UpdateStats) -> [f64; 5] {
+        [s.policy_loss, s.value_loss, s.entropy, s.approx_kl, s.explained_variance]
+    }
+
+    #[test]
+    fn fused_and_burn_engines_agree_on_the_first_update() {
+        // Same seed: the first rollout uses the same initial networks and action stream, so both
+        // engines see the same data, and their losses agree to float rounding.
+        for (id, base) in [
+            ("CartPole-v1", PpoConfig { num_envs: 4, num_steps: 32, seed: 4, ..PpoConfig::default() }),
+            ("Pendulum-v1", PpoConfig { num_envs: 2, num_steps: 64, seed: 4, ..PpoConfig::default() }),
+        ] {
+            let total = base.batch_size() as u64;
+            let (fused, _) = run(id, &base, total, None, None).unwrap();
+            let burn_cfg = PpoConfig { engine: PpoEngine::Burn, ..base.clone() };
+            let (burn, _) = run(id, &burn_cfg, total, None, None).unwrap();
+            assert_eq!(fused[0].episode_returns, burn[0].episode_returns, "{id}: same rollout");
+            for (f, b) in losses(&fused[0]).into_iter().zip(losses(&burn[0])) {
+                assert!((f - b).abs() <= 1e-3 * b.abs() + 1e-5, "{id}: {:?} vs {:?}", fused[0], burn[0]);
+            }
+        }
+    }
+
+    #[test]
+    fn burn_engine_resumes_bit_identically_and_engines_do_not_mix() {
+        let fused = PpoConfig { num_envs: 2, num_steps: 32, seed: 6, ..PpoConfig::default() };
+        let burn = PpoConfig { engine: PpoEngine::Burn, ..fused.clone() };
+        let total = 3 * fused.batch_size() as u64;
+        let bits = |s: &[UpdateStats]| s.iter().map(|s| losses(s).map(f64::to_bits)).collect::<Vec<_>>();
+        let (straight, _) = run("CartPole-v1", &burn, total, None, None).unwrap();
+        let (first, ck_burn) = run("CartPole-v1", &burn, total, None, Some(1)).unwrap();
+        let ck_burn = ck_burn.unwrap();
+        let (rest, _) = run("CartPole-v1", &burn, total, Some(&ck_burn), None).unwrap();
+        assert_eq!(bits(&[first, rest].concat()), bits(&straight));
+
+        let (_, ck_fused) = run("CartPole-v1", &fused, total, None, Some(1)).unwrap();
+        let ck_fused = ck_fused.unwrap();
+        for (cfg, ck, says) in
+            [(&burn, &ck_fused, "written by the fused engine"), (&fused, &ck_burn, "burn engine")]
+        {
+            match run("CartPole-v1", cfg, total, Some(ck), None) {
+                Err(PpoError::Checkpoint(msg)) => assert!(msg.contains(says), "{msg}"),
+                other => panic!("expected a checkpoint error, got {:?}", other.map(|r| r.0.len())),
+            }
+        }
+    }
+
+    #[test]
+    fn engine_is_a_lowercase_config_value() {
+        assert_eq!(PpoConfig::default().engine, PpoEngine::Fused);
+        let json = serde_json::to_string(&PpoEngine::Burn).unwrap();
+        assert_eq!(json, "\"burn\"");
+        let cfg: PpoConfig = serde_json::from_str(r#"{"engine": "fused"}"#).unwrap();
+        assert_eq!(cfg.engine, PpoEngine::Fused);
+        assert!(serde_json::from_str::<PpoConfig>(r#"{"engine": "gpu"}"#).is_err());
+    }
+}

@@ -487,10 +487,62 @@ fn gemm(
     }
 }
 
+/// `tanh(x)` in `f32` as a rational function, branch-free so that loops over it vectorise: the
+/// odd 13/6 minimax approximation of Eigen's `generic_fast_tanh_float` (also XLA's and ONNX
+/// Runtime's), with the input clamped to ±7.9053 where `tanh` rounds to ±1 and `x` itself
+/// returned for `|x| < 4e-4`. Within a few ulp of the exact value (tested against `f64::tanh`),
+/// and about 10× faster than libm's `tanhf`, which dominated a step before.
+#[inline(always)]
+pub fn tanh_f32(x: f32) -> f32 {
+    const A1: f32 = 4.893_524_6e-3;
+    const A3: f32 = 6.372_619_3e-4;
+    const A5: f32 = 1.485_722_4e-5;
+    const A7: f32 = 5.122_297e-8;
+    const A9: f32 = -8.604_672e-11;
+    const A11: f32 = 2.000_188e-13;
+    const A13: f32 = -2.760_768_5e-16;
+    const B0: f32 = 4.893_525e-3;
+    const B2: f32 = 2.268_434_6e-3;
+    const B4: f32 = 1.185_347e-4;
+    const B6: f32 = 1.198_258_4e-6;
+    const CLAMP: f32 = 7.905_311;
+    let c = x.clamp(-CLAMP, CLAMP);
+    let x2 = c * c;
+    let p = ((((((A13 * x2 + A11) * x2 + A9) * x2 + A7) * x2 + A5) * x2 + A3) * x2 + A1) * c;
+    let q = ((B6 * x2 + B4) * x2 + B2) * x2 + B0;
+    let t = p / q;
+    if x.abs() < 4e-4 { x } else { t }
+}
+
+/// [`tanh_f32`] over a slice.
+#[inline(always)]
+fn tanh_slice_generic(h: &mut [f32]) {
+    h.iter_mut().for_each(|x| *x = tanh_f32(*x));
+}
+
+/// [`tanh_slice_generic`] compiled for AVX2 (8 lanes; no FMA contraction, so the same bits as the
+/// generic version).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn tanh_slice_avx2(h: &mut [f32]) {
+    tanh_slice_generic(h)
+}
+
+/// `h ← tanh(h)` element-wise with [`tanh_f32`], on AVX2 when the CPU has it.
+fn tanh_slice(h: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { tanh_slice_avx2(h) };
+        return;
+    }
+    tanh_slice_generic(h)
+}
+
 /// Applies the activation in place.
 fn activate(act: Activation, h: &mut [f32]) {
     match act {
-        Activation::Tanh => h.iter_mut().for_each(|x| *x = x.tanh()),
+        Activation::Tanh => tanh_slice(h),
         Activation::Relu => h.iter_mut().for_each(|x| *x = x.max(0.0)),
         // As `Activation::forward`: max(x, 0) + (exp(min(x, 0)) − 1).
         Activation::Elu => h.iter_mut().for_each(|x| *x = x.max(0.0) + (x.min(0.0).exp() - 1.0)),
@@ -1213,6 +1265,23 @@ mod tests {
                 "{what}: parameter {k} {shape:?}: |Δ| {diff:e} vs |g| {norm:e}"
             );
         }
+    }
+
+    #[test]
+    fn fast_tanh_is_within_a_few_ulp() {
+        let mut worst = 0.0f64;
+        let mut xs: Vec<f32> = (-200_000..=200_000).map(|i| i as f32 * 5e-5).collect();
+        xs.extend([1e-30, -1e-8, 3.9e-4, 4.1e-4, 20.0, -1e4, f32::MAX, f32::MIN]);
+        let mut fast = xs.clone();
+        tanh_slice(&mut fast);
+        for (&x, &t) in xs.iter().zip(&fast) {
+            let exact = f64::from(x).tanh();
+            assert_eq!(t, tanh_f32(x), "the slice and scalar versions agree at {x}");
+            worst = worst.max((f64::from(t) - exact).abs() / exact.abs().max(1e-30));
+        }
+        assert!(worst < 6e-7, "relative error {worst:e}");
+        assert!(tanh_f32(f32::NAN).is_nan());
+        assert_eq!(tanh_f32(f32::INFINITY), 1.0);
     }
 
     #[test]
