@@ -528,8 +528,21 @@ fn tanh_slice_avx2(h: &mut [f32]) {
     tanh_slice_generic(h)
 }
 
-/// `h ← tanh(h)` element-wise with [`tanh_f32`], on AVX2 when the CPU has it.
+/// [`tanh_slice_generic`] compiled for AVX-512 (16 lanes; same bits).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn tanh_slice_avx512(h: &mut [f32]) {
+    tanh_slice_generic(h)
+}
+
+/// `h ← tanh(h)` element-wise with [`tanh_f32`], on AVX-512 or AVX2 when the CPU has them.
 fn tanh_slice(h: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        unsafe { tanh_slice_avx512(h) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
