@@ -9,7 +9,15 @@
 //!   (value, gain 1) MLPs, as in CleanRL; [`PpoAgent::act_greedy`] for evaluation.
 //!
 //! The pieces come from [`crate::rl`]: [`RolloutBuffer`] (storage, reset-row masking, GAE,
-//! minibatches), [`ppo_loss()`] and [`clip_grad_norm`]. All randomness (initialisation, action
+//! minibatches), [`ppo_loss()`] and [`clip_grad_norm`].
+//!
+//! Two engines compute the networks ([`PpoConfig::engine`]): by default [`FusedPpo`], a CPU engine
+//! with hand-written forward/backward passes, loss, clipping and Adam on flat `f32` buffers (about
+//! 7× faster than burn's autodiff for 64-64 networks and minibatches of 256, where burn's
+//! per-operation overhead dominates), whose parameters are written back into the burn
+//! [`ActorCritic`] after every update; or burn's autodiff on the run's backend
+//! ([`PpoEngine::Burn`], for `--device cuda`). Both follow the same loop and the same random
+//! streams, and agree to float rounding. All randomness (initialisation, action
 //! sampling, minibatch shuffling) is drawn from `Pcg64` streams derived from [`PpoConfig::seed`],
 //! and the environments are reset with that seed, so on the CPU backend the same seed gives
 //! bit-identical losses.
