@@ -5,9 +5,13 @@
 //! With 64-64 networks and minibatches of a few hundred rows, a gradient step is about 14 MFLOP;
 //! through burn's autodiff graph it is dominated by per-operation overhead (graph nodes, tensor
 //! allocations, host reads), ≈ 2 ms a step. Here the same step is a handful of matrix products
-//! ([`matrixmultiply::sgemm`], single-threaded) and element-wise loops over preallocated
-//! buffers: nothing is allocated by this module per step, and the result is a deterministic
-//! function of the parameters, the optimiser state and the batch.
+//! and element-wise loops over preallocated buffers, ≈ 0.22 ms on one core: nothing is allocated
+//! per step, and the result is a deterministic function of the parameters, the optimiser state
+//! and the batch. The matrix products are our own small register-blocked kernel (single-threaded,
+//! vectorised for AVX-512 or AVX2 at run time), in which every output is one chain of correctly
+//! rounded fused multiply-adds in a fixed order, so the products are the same bits on every CPU
+//! and vector width; it was ≈ 22% faster per step than `matrixmultiply::sgemm` (whose packing dominates at these
+//! sizes, and which allocates its packing buffer on every call).
 //!
 //! - [`FusedLayout`]: where each parameter of an [`ActorCritic`] sits in one flat vector (burn's
 //!   module order: actor layers, critic layers, then the shared `log_std`; each layer's weight
@@ -431,6 +435,8 @@ struct NetBuffers {
     hidden: Vec<Vec<f32>>,
     out: Vec<f32>,
     delta: [Vec<f32>; 2],
+    /// A transposed weight `[d_out, d_in]` (backward pass).
+    wt: Vec<f32>,
 }
 
 impl NetBuffers {
@@ -441,50 +447,204 @@ impl NetBuffers {
             hidden: net.layers[..n_hidden].iter().map(|l| vec![0.0; rows * l.d_out]).collect(),
             out: vec![0.0; rows * net.d_out()],
             delta: [vec![0.0; rows * width], vec![0.0; rows * width]],
+            wt: vec![0.0; net.layers.iter().map(|l| l.d_in * l.d_out).max().unwrap_or(0)],
         }
     }
 }
 
-/// `c[m, n] = a[m, k] · b[k, n] (+ c when accumulate)` with explicit strides (row, column).
+/// Column block of the matrix-product kernel: 16 `f32` lanes (one AVX-512 register, two AVX2).
+const LANES: usize = 16;
+
+/// `c[i..i+R, j..j+16] (+)= a[i..i+R, :] · b[:, j..j+16]` with `R` rows of accumulators kept in
+/// registers over the whole `k` loop. Each output is one chain of fused multiply-adds in `p` order.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gemm_block<const R: usize>(
+    i: usize,
+    j: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    let mut acc = [[0.0f32; LANES]; R];
+    if accumulate {
+        for (r, acc) in acc.iter_mut().enumerate() {
+            acc.copy_from_slice(&c[(i + r) * n + j..][..LANES]);
+        }
+    }
+    if k > 0 {
+        // The largest indices read below; checked once so that the inner loop has no bounds checks.
+        assert!(
+            (i + R - 1) * rsa + (k - 1) * csa < a.len() && (k - 1) * n + j + LANES <= b.len(),
+            "gemm block"
+        );
+        for p in 0..k {
+            // SAFETY: p < k, r < R and the assert above bound every index.
+            let brow: [f32; LANES] = unsafe { *(b.as_ptr().add(p * n + j) as *const [f32; LANES]) };
+            for (r, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: as above.
+                let av = unsafe { *a.get_unchecked((i + r) * rsa + p * csa) };
+                for (s, &bv) in acc.iter_mut().zip(&brow) {
+                    *s = av.mul_add(bv, *s);
+                }
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        c[(i + r) * n + j..][..LANES].copy_from_slice(acc);
+    }
+}
+
+/// `c[m, n] (+)= a[m, k] · b[k, n]`: `a` with strides `(rsa, csa)`, `b` and `c` row-major. Every
+/// output element is `fma(a_{i,k−1}, b_{k−1,j}, … fma(a_{i,0}, b_{0,j}, c₀))`, one correctly
+/// rounded fused multiply-add per term in a fixed order, so the result is the same bits on every
+/// CPU and with every vector width.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gemm_generic(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    strides: (usize, usize),
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    let n_vec = n / LANES * LANES;
+    let mut i = 0;
+    while i < m {
+        // Blocks of 8 rows (8 independent accumulator chains), then 4, then single rows.
+        let rows = match m - i {
+            8.. => 8,
+            4..8 => 4,
+            _ => 1,
+        };
+        for j in (0..n_vec).step_by(LANES) {
+            match rows {
+                8 => gemm_block::<8>(i, j, k, n, a, strides, b, c, accumulate),
+                4 => gemm_block::<4>(i, j, k, n, a, strides, b, c, accumulate),
+                _ => gemm_block::<1>(i, j, k, n, a, strides, b, c, accumulate),
+            }
+        }
+        i += rows;
+    }
+    // Columns past the last full block (narrow output layers: 1 or 2 columns): several rows at
+    // once, so that independent multiply-add chains overlap instead of waiting on each other.
+    const TAIL_ROWS: usize = 8;
+    let mut i = 0;
+    while i < m {
+        let rows = (m - i).min(TAIL_ROWS);
+        for j in n_vec..n {
+            if rows == TAIL_ROWS {
+                gemm_column::<TAIL_ROWS>(i, j, k, n, a, strides, b, c, accumulate);
+            } else {
+                for r in i..i + rows {
+                    gemm_column::<1>(r, j, k, n, a, strides, b, c, accumulate);
+                }
+            }
+        }
+        i += rows;
+    }
+}
+
+/// `c[i..i+R, j] (+)= a[i..i+R, :] · b[:, j]`, each output one chain of fused multiply-adds in
+/// `p` order (the same as in [`gemm_block`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gemm_column<const R: usize>(
+    i: usize,
+    j: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    let mut acc = [0.0f32; R];
+    if accumulate {
+        for (r, s) in acc.iter_mut().enumerate() {
+            *s = c[(i + r) * n + j];
+        }
+    }
+    for p in 0..k {
+        let bv = b[p * n + j];
+        for (r, s) in acc.iter_mut().enumerate() {
+            *s = a[(i + r) * rsa + p * csa].mul_add(bv, *s);
+        }
+    }
+    for (r, s) in acc.iter().enumerate() {
+        c[(i + r) * n + j] = *s;
+    }
+}
+
+/// [`gemm_generic`] compiled for AVX-512 with FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+#[allow(clippy::too_many_arguments)]
+fn gemm_avx512(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    s: (usize, usize),
+    b: &[f32],
+    c: &mut [f32],
+    acc: bool,
+) {
+    gemm_generic(m, k, n, a, s, b, c, acc)
+}
+
+/// [`gemm_generic`] compiled for AVX2 with FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn gemm_avx2(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    s: (usize, usize),
+    b: &[f32],
+    c: &mut [f32],
+    acc: bool,
+) {
+    gemm_generic(m, k, n, a, s, b, c, acc)
+}
+
+/// `c[m, n] = a[m, k] · b[k, n] (+ c when accumulate)`: `a` with strides `(rsa, csa)`, `b` and
+/// `c` row-major; vectorised for AVX-512 or AVX2 when the CPU has them, with the same bits on
+/// every path (see [`gemm_generic`]). Allocates nothing.
 #[allow(clippy::too_many_arguments)]
 fn gemm(
     m: usize,
     k: usize,
     n: usize,
     a: &[f32],
-    (rsa, csa): (usize, usize),
+    strides: (usize, usize),
     b: &[f32],
-    (rsb, csb): (usize, usize),
     c: &mut [f32],
     accumulate: bool,
 ) {
-    if m == 0 || n == 0 {
-        return;
+    assert!(b.len() >= k * n && c.len() >= m * n, "gemm: operand sizes");
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
+            return unsafe { gemm_avx512(m, k, n, a, strides, b, c, accumulate) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            return unsafe { gemm_avx2(m, k, n, a, strides, b, c, accumulate) };
+        }
     }
-    // The last element each operand's strides reach must be inside its slice.
-    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols.max(1) - 1) * cs;
-    assert!(k == 0 || (last(m, k, rsa, csa) < a.len() && last(k, n, rsb, csb) < b.len()), "gemm: operands");
-    assert!(m * n <= c.len(), "gemm: output");
-    // SAFETY: the asserts above keep every access of sgemm inside the three slices; `c` does not
-    // alias `a` or `b` (a `&mut` slice).
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            if accumulate { 1.0 } else { 0.0 },
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
+    gemm_generic(m, k, n, a, strides, b, c, accumulate)
 }
 
 /// `tanh(x)` in `f32` as a rational function, branch-free so that loops over it vectorise: the
@@ -596,7 +756,7 @@ fn forward(net: &NetLayout, p: &[f32], x: &[f32], m: usize, buf: &mut NetBuffers
         for row in out.chunks_exact_mut(d_out) {
             row.copy_from_slice(bias);
         }
-        gemm(m, d_in, d_out, input, (d_in, 1), &p[layer.w..layer.w + d_in * d_out], (d_out, 1), out, true);
+        gemm(m, d_in, d_out, input, (d_in, 1), &p[layer.w..layer.w + d_in * d_out], out, true);
         if l < n_hidden {
             activate(net.activation, out);
         }
@@ -611,20 +771,11 @@ fn backward(net: &NetLayout, p: &[f32], g: &mut [f32], x: &[f32], m: usize, buf:
         let (d_in, d_out) = (layer.d_in, layer.d_out);
         let input: &[f32] = if l == 0 { x } else { &buf.hidden[l - 1][..m * d_in] };
         let [d0, d1] = &mut buf.delta;
+        let wt = &mut buf.wt;
         let (delta, next) = if cur == 0 { (&*d0, d1) } else { (&*d1, d0) };
         let delta = &delta[..m * d_out];
         // ∂W = inputᵀ δ: [d_in, m] · [m, d_out].
-        gemm(
-            d_in,
-            m,
-            d_out,
-            input,
-            (1, d_in),
-            delta,
-            (d_out, 1),
-            &mut g[layer.w..layer.w + d_in * d_out],
-            false,
-        );
+        gemm(d_in, m, d_out, input, (1, d_in), delta, &mut g[layer.w..layer.w + d_in * d_out], false);
         let gb = &mut g[layer.b..layer.b + d_out];
         gb.fill(0.0);
         for row in delta.chunks_exact(d_out) {
@@ -633,17 +784,14 @@ fn backward(net: &NetLayout, p: &[f32], g: &mut [f32], x: &[f32], m: usize, buf:
         if l > 0 {
             // ∂input = δ Wᵀ: [m, d_out] · [d_out, d_in], then through the activation.
             let next = &mut next[..m * d_in];
-            gemm(
-                m,
-                d_out,
-                d_in,
-                delta,
-                (d_out, 1),
-                &p[layer.w..layer.w + d_in * d_out],
-                (1, d_out),
-                next,
-                false,
-            );
+            let w = &p[layer.w..layer.w + d_in * d_out];
+            let wt = &mut wt[..d_out * d_in];
+            for (q, row) in w.chunks_exact(d_out).enumerate() {
+                for (o, &v) in row.iter().enumerate() {
+                    wt[o * d_in + q] = v;
+                }
+            }
+            gemm(m, d_out, d_in, delta, (d_out, 1), wt, next, false);
             activation_backward(net.activation, input, next);
             cur = 1 - cur;
         }
@@ -1295,6 +1443,46 @@ mod tests {
         assert!(worst < 6e-7, "relative error {worst:e}");
         assert!(tanh_f32(f32::NAN).is_nan());
         assert_eq!(tanh_f32(f32::INFINITY), 1.0);
+    }
+
+    #[test]
+    fn matrix_products_match_a_reference_on_every_path() {
+        let mut rng = Pcg64::seed_from_u64(21);
+        // Shapes with full 16-column blocks, column tails, 8/4/1-row blocks, and k = 0.
+        for (m, k, n) in [(13, 7, 37), (256, 64, 64), (4, 256, 64), (64, 256, 2), (9, 3, 1), (5, 0, 17)] {
+            let a: Vec<f32> = (0..m * k).map(|_| normal(&mut rng)).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| normal(&mut rng)).collect();
+            let c0: Vec<f32> = (0..m * n).map(|_| normal(&mut rng)).collect();
+            // `a` row-major, and the same matrix stored transposed (read with swapped strides).
+            let mut at = vec![0.0; m * k];
+            for i in 0..m {
+                for p in 0..k {
+                    at[p * m + i] = a[i * k + p];
+                }
+            }
+            for accumulate in [false, true] {
+                let mut want = vec![0.0f64; m * n];
+                for i in 0..m {
+                    for j in 0..n {
+                        let start = if accumulate { f64::from(c0[i * n + j]) } else { 0.0 };
+                        want[i * n + j] = start
+                            + (0..k).map(|p| f64::from(a[i * k + p]) * f64::from(b[p * n + j])).sum::<f64>();
+                    }
+                }
+                let mut fast = c0.clone();
+                gemm(m, k, n, &a, (k, 1), &b, &mut fast, accumulate);
+                let mut transposed = c0.clone();
+                gemm(m, k, n, &at, (1, m), &b, &mut transposed, accumulate);
+                let mut generic = c0.clone();
+                gemm_generic(m, k, n, &a, (k, 1), &b, &mut generic, accumulate);
+                // The vectorised and the scalar paths give the same bits.
+                assert_eq!(fast, generic, "{m}x{k}x{n}");
+                assert_eq!(fast, transposed, "{m}x{k}x{n}");
+                for (g, w) in fast.iter().zip(&want) {
+                    assert!((f64::from(*g) - w).abs() < 1e-5 * (1.0 + k as f64), "{m}x{k}x{n}: {g} vs {w}");
+                }
+            }
+        }
     }
 
     #[test]
