@@ -13,7 +13,7 @@
 //!
 //! Two engines compute the networks ([`PpoConfig::engine`]): by default [`FusedPpo`], a CPU engine
 //! with hand-written forward/backward passes, loss, clipping and Adam on flat `f32` buffers (about
-//! 7× faster than burn's autodiff for 64-64 networks and minibatches of 256, where burn's
+//! 10× faster than burn's autodiff for 64-64 networks and minibatches of 256, where burn's
 //! per-operation overhead dominates), whose parameters are written back into the burn
 //! [`ActorCritic`] after every update; or burn's autodiff on the run's backend
 //! ([`PpoEngine::Burn`], for `--device cuda`). Both follow the same loop and the same random
