@@ -10,6 +10,8 @@
 //!   diagnostics (approximate KL, clip fraction).
 //! - [`polyak`]: [`polyak_update`] for target networks and [`clip_grad_norm`], global gradient-norm
 //!   clipping across a whole module.
+//! - [`fused`]: [`FusedPpo`], a CPU engine for PPO's small MLPs (hand-written forward/backward,
+//!   loss, clipping and Adam on flat `f32` buffers).
 //! - [`vec_normalize`]: [`VecNormalize`], SB3's shared observation and return-scale reward
 //!   normalisation for a vector of envs, and the frozen [`ObsNormalization`] a policy keeps.
 //!
@@ -22,6 +24,7 @@
 //! ([`alignrl_envs::vector`]) the row after a `done` is a *reset row*: it is not a transition,
 //! gets no advantage, and is left out of learning.
 
+pub mod fused;
 pub mod gae;
 pub mod polyak;
 pub mod ppo_loss;
@@ -29,6 +32,7 @@ pub mod replay;
 pub mod rollout;
 pub mod vec_normalize;
 
+pub use fused::{FusedAdam, FusedLayout, FusedLoss, FusedPpo};
 pub use gae::{GaeInput, NextValues, Real, compute_gae};
 pub use polyak::{clip_grad_norm, polyak_update};
 pub use ppo_loss::{PpoBatch, PpoLoss, PpoLossConfig, ppo_loss};

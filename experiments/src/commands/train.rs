@@ -133,6 +133,10 @@ pub fn resolve(args: &TrainArgs) -> anyhow::Result<RunConfig> {
     if let Some(d) = &args.device {
         cfg.device = d.parse::<DeviceKind>().map_err(|e| usage(e.to_string()))?;
     }
+    if cfg.device == DeviceKind::Cuda {
+        // The fused PPO engine computes on the CPU; on a GPU, PPO runs on burn's backend.
+        cfg.ppo.engine = alignrl_agents::ppo::PpoEngine::Burn;
+    }
     if args.stop_after == Some(0) {
         return Err(usage("--stop-after must be at least 1"));
     }
