@@ -824,8 +824,7 @@ pub fn train_sac_with<B: AutodiffBackend>(
     }
 
     if let Some(e) = &engine {
-        (actor, critics, target_critics, temperature) =
-            write_back(e, actor, critics, target_critics, temperature)?;
+        (actor, critics, target_critics, _) = write_back(e, actor, critics, target_critics, temperature)?;
     }
     let inference = actor.valid();
     Ok(SacAgent { actor, critics, target_critics, alpha, inference, obs_dim, low, high })
