@@ -710,3 +710,270 @@ impl FusedSac {
             .all(|v| v.iter().all(|p| p.is_finite()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Cpu, CpuAutodiff};
+    use crate::nn::{MlpConfig, POLICY_GAIN, VALUE_GAIN};
+    use crate::sac::{Actor, Temperature, TwinQ};
+    use burn::module::AutodiffModule;
+    use burn::optim::GradientsParams;
+    use burn::tensor::backend::AutodiffBackend;
+    use rand::{Rng, SeedableRng};
+
+    const OBS: usize = 3;
+    const D: usize = 2;
+    const HIDDEN: [usize; 2] = [32, 24];
+    /// An asymmetric box, so that the scale and centre matter.
+    const LOW: [f64; D] = [-2.0, 0.0];
+    const HIGH: [f64; D] = [1.0, 0.5];
+    const ALL: [Activation; 4] = [Activation::Tanh, Activation::Relu, Activation::Elu, Activation::Identity];
+
+    fn mlp<B: Backend>(
+        d_in: usize,
+        d_out: usize,
+        gain: f64,
+        act: Activation,
+        rng: &mut Pcg64,
+    ) -> crate::nn::Mlp<B> {
+        MlpConfig::new(d_in, HIDDEN.to_vec(), d_out)
+            .with_activation(act)
+            .with_output_gain(gain)
+            .init_with_rng(rng, &Default::default())
+    }
+
+    /// An actor, twin critics and (independently initialised) target critics.
+    fn nets<B: Backend>(act: Activation, seed: u64) -> (Actor<B>, TwinQ<B>, TwinQ<B>) {
+        let mut rng = Pcg64::seed_from_u64(seed);
+        let actor = Actor { net: mlp(OBS, 2 * D, POLICY_GAIN, act, &mut rng) };
+        let mut twin = || TwinQ {
+            q1: mlp(OBS + D, 1, VALUE_GAIN, act, &mut rng),
+            q2: mlp(OBS + D, 1, VALUE_GAIN, act, &mut rng),
+        };
+        let critics = twin();
+        (actor, critics, twin())
+    }
+
+    fn batch(m: usize, seed: u64) -> ReplayBatch {
+        let mut rng = Pcg64::seed_from_u64(seed);
+        let mut b = ReplayBatch::new(m, OBS, D);
+        b.len = m;
+        b.obs = (0..m * OBS).map(|_| rng.random_range(-1.5..1.5)).collect();
+        b.next_obs = (0..m * OBS).map(|_| rng.random_range(-1.5..1.5)).collect();
+        b.actions = (0..m * D).map(|k| rng.random_range(LOW[k % D]..HIGH[k % D]) as f32).collect();
+        b.rewards = (0..m).map(|_| rng.random_range(-3.0..0.0)).collect();
+        b.terminated = (0..m).map(|i| f32::from(i % 7 == 3)).collect();
+        b
+    }
+
+    fn engine<B: Backend>(a: &Actor<B>, c: &TwinQ<B>, t: &TwinQ<B>, log_alpha: f32, rows: usize) -> FusedSac {
+        let l = SacLayout::new(OBS, D, &HIDDEN, a.net.activation);
+        FusedSac::new(
+            l.clone(),
+            read_module(a, &l.actor_shapes()).unwrap(),
+            read_module(c, &l.critic_shapes()).unwrap(),
+            read_module(t, &l.critic_shapes()).unwrap(),
+            log_alpha,
+            &LOW,
+            &HIGH,
+            1e-8,
+            rows,
+        )
+        .unwrap()
+    }
+
+    fn t2<B: Backend>(v: &[f32], cols: usize) -> Tensor<B, 2> {
+        Tensor::from_data(TensorData::new(v.to_vec(), [v.len() / cols, cols]), &Default::default())
+    }
+
+    fn floats<B: Backend, const K: usize>(t: Tensor<B, K>) -> Vec<f32> {
+        t.into_data().convert::<f32>().into_vec::<f32>().unwrap()
+    }
+
+    /// The gradients in `grads` of `module`'s parameters, in module order.
+    fn flat_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+        module: &M,
+        grads: &GradientsParams,
+    ) -> Vec<Vec<f32>> {
+        struct Collect<'a> {
+            grads: &'a GradientsParams,
+            out: Vec<Vec<f32>>,
+        }
+        impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_> {
+            fn visit_float<const K: usize>(&mut self, param: &Param<Tensor<B, K>>) {
+                let g =
+                    self.grads.get::<B::InnerBackend, K>(param.id).expect("every parameter has a gradient");
+                self.out.push(floats(g));
+            }
+        }
+        let mut c = Collect { grads, out: Vec::new() };
+        module.visit(&mut c);
+        c.out
+    }
+
+    /// `‖a − b‖ ≤ tol ‖b‖` (plus a tiny floor) for each parameter tensor.
+    fn assert_close(fused: &[f32], shapes: &[Vec<usize>], burn: &[Vec<f32>], tol: f64, what: &str) {
+        assert_eq!(shapes.len(), burn.len(), "{what}: parameter count");
+        let mut at = 0;
+        for (k, (shape, want)) in shapes.iter().zip(burn).enumerate() {
+            let n: usize = shape.iter().product();
+            let got = &fused[at..at + n];
+            at += n;
+            let diff = got.iter().zip(want).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>().sqrt();
+            let norm = want.iter().map(|b| f64::from(*b).powi(2)).sum::<f64>().sqrt();
+            assert!(
+                diff <= tol * norm + 1e-7,
+                "{what}: parameter {k} {shape:?}: |Δ| {diff:e} vs |g| {norm:e}"
+            );
+        }
+        assert_eq!(at, fused.len());
+    }
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol * b.abs().max(1e-3)
+    }
+
+    #[test]
+    fn critic_gradients_match_burn_autodiff() {
+        let (alpha, gamma) = (0.37, 0.99);
+        for (k, act) in ALL.into_iter().enumerate() {
+            let seed = 30 + k as u64;
+            let (actor, critics, targets_ad) = nets::<CpuAutodiff>(act, seed);
+            let targets = targets_ad.valid();
+            let b = batch(64, seed + 100);
+            let m = b.len;
+            // burn, as `train_sac_with`'s critic update.
+            let mut rng_burn = Pcg64::seed_from_u64(seed + 200);
+            let y = {
+                let s2 = t2::<Cpu>(&b.next_obs, OBS);
+                let (a2, logp2) =
+                    actor.valid().dist(s2.clone(), &LOW, &HIGH).rsample_with_log_prob(&mut rng_burn);
+                let (q1t, q2t) = targets.forward(s2, a2);
+                let soft_v = q1t.min_pair(q2t) - logp2.mul_scalar(alpha);
+                let r = t2::<Cpu>(&b.rewards, 1).reshape([m]);
+                let not_done = t2::<Cpu>(&b.terminated, 1).reshape([m]).neg().add_scalar(1.0);
+                r + not_done * soft_v.mul_scalar(gamma)
+            };
+            let y = Tensor::<CpuAutodiff, 1>::from_inner(y);
+            let (q1, q2) = critics.forward(t2(&b.obs, OBS), t2(&b.actions, D));
+            let loss = (q1 - y.clone()).powi_scalar(2).mean() + (q2 - y).powi_scalar(2).mean();
+            let want_loss = f64::from(floats(loss.clone().detach())[0]);
+            let grads = GradientsParams::from_grads(loss.backward(), &critics);
+            let want = flat_grads(&critics, &grads);
+
+            let mut e = engine(&actor, &critics, &targets_ad, 0.0, 64);
+            let mut rng = Pcg64::seed_from_u64(seed + 200);
+            let got_loss = e.critic_step(&b, alpha, gamma, 1e-3, &mut rng).unwrap();
+            assert_eq!(rng, rng_burn, "{act:?}: the same noise is drawn");
+            assert!(close(got_loss, want_loss, 1e-4), "{act:?}: loss {got_loss} vs {want_loss}");
+            let grads: Vec<f32> = e.q[0].grads.iter().chain(&e.q[1].grads).copied().collect();
+            assert_close(&grads, &e.layout.critic_shapes(), &want, 1e-4, &format!("{act:?} critic"));
+        }
+    }
+
+    #[test]
+    fn actor_and_temperature_gradients_match_burn_autodiff() {
+        let (alpha, target_entropy) = (0.7f64, -(D as f64));
+        for (k, act) in ALL.into_iter().enumerate() {
+            let seed = 40 + k as u64;
+            let (actor, critics, targets) = nets::<CpuAutodiff>(act, seed);
+            let b = batch(64, seed + 100);
+            let temperature = Temperature::<CpuAutodiff> {
+                log_alpha: Param::from_tensor(Tensor::from_data(
+                    TensorData::new(vec![alpha.ln() as f32], [1]),
+                    &Default::default(),
+                )),
+            };
+            // burn, as `train_sac_with`'s actor and temperature updates.
+            let mut rng_burn = Pcg64::seed_from_u64(seed + 200);
+            let s = t2::<CpuAutodiff>(&b.obs, OBS);
+            let (pi, logp) = actor.dist(s.clone(), &LOW, &HIGH).rsample_with_log_prob(&mut rng_burn);
+            let (q1p, q2p) = critics.forward(s, pi);
+            let loss = (logp.clone().mul_scalar(alpha) - q1p.min_pair(q2p)).mean();
+            let want_loss = f64::from(floats(loss.clone().detach())[0]);
+            let want = flat_grads(&actor, &GradientsParams::from_grads(loss.backward(), &actor));
+            let logp = Tensor::<CpuAutodiff, 1>::from_inner(logp.detach().inner());
+            let alpha_loss =
+                (temperature.log_alpha.val().exp().neg() * logp.add_scalar(target_entropy)).mean();
+            let want_alpha_loss = f64::from(floats(alpha_loss.clone().detach())[0]);
+            let want_alpha_grad =
+                flat_grads(&temperature, &GradientsParams::from_grads(alpha_loss.backward(), &temperature));
+
+            let mut e = engine(&actor, &critics, &targets, alpha.ln() as f32, 64);
+            let mut rng = Pcg64::seed_from_u64(seed + 200);
+            let got_loss = e.actor_step(&b, alpha, 1e-3, &mut rng).unwrap();
+            assert_eq!(rng, rng_burn, "{act:?}: the same noise is drawn");
+            assert!(close(got_loss, want_loss, 1e-4), "{act:?}: actor loss {got_loss} vs {want_loss}");
+            assert_close(&e.actor_grads, &e.layout.actor_shapes(), &want, 1e-4, &format!("{act:?} actor"));
+            let (alpha_loss, new_alpha) = e.temperature_step(b.len, target_entropy, 1e-3);
+            assert!(close(alpha_loss, want_alpha_loss, 1e-4), "{act:?}: {alpha_loss} vs {want_alpha_loss}");
+            assert_close(&e.alpha_grad, &[vec![1]], &want_alpha_grad, 1e-4, &format!("{act:?} log α"));
+            // Adam's first step moves log α by lr against the gradient's sign.
+            let moved = new_alpha.ln() - alpha.ln();
+            assert!((moved + 1e-3 * f64::from(e.alpha_grad[0].signum())).abs() < 1e-5, "{moved}");
+        }
+    }
+
+    #[test]
+    fn acting_matches_burn_sampling_with_the_same_stream() {
+        let (actor, critics, targets) = nets::<Cpu>(Activation::Relu, 5);
+        let mut e = engine(&actor, &critics, &targets, 0.0, 8);
+        let obs: Vec<f64> = (0..8 * OBS).map(|i| (i as f64 * 0.71).sin() * 2.0).collect();
+        let mut got = vec![0.0; 8 * D];
+        let mut rng = Pcg64::seed_from_u64(6);
+        e.act(&obs, &mut rng, &LOW, &HIGH, &mut got).unwrap();
+        let mut rng_burn = Pcg64::seed_from_u64(6);
+        let x = crate::distributions::tensor_from_f64::<Cpu, 2>(&obs, [8, OBS], &Default::default());
+        let want = floats(actor.dist(x, &LOW, &HIGH).sample(&mut rng_burn));
+        assert_eq!(rng, rng_burn);
+        for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - f64::from(*w)).abs() < 1e-5, "{g} vs {w}");
+            assert!((LOW[k % D]..=HIGH[k % D]).contains(g));
+        }
+    }
+
+    #[test]
+    fn updates_are_bit_identical_serial_or_parallel_and_round_trip_through_burn() {
+        let run = |parallel: bool| {
+            let (actor, critics, targets) = nets::<Cpu>(Activation::Relu, 7);
+            let mut e = engine(&actor, &critics, &targets, 0.0, 48);
+            e.set_parallel(parallel);
+            let mut rng = Pcg64::seed_from_u64(8);
+            let mut losses = Vec::new();
+            for step in 0..3 {
+                let b = batch(48, 9 + step);
+                losses.push(e.critic_step(&b, 0.5, 0.99, 1e-3, &mut rng).unwrap().to_bits());
+                losses.push(e.actor_step(&b, 0.5, 1e-3, &mut rng).unwrap().to_bits());
+                losses.push(e.temperature_step(48, -2.0, 1e-3).0.to_bits());
+                e.polyak(0.005);
+            }
+            (
+                losses,
+                e.actor.clone(),
+                e.critics.clone(),
+                e.targets.clone(),
+                e.log_alpha.clone(),
+                e.critic_adam(),
+                rng,
+                e,
+            )
+        };
+        let (l, a, c, t, la, adam, rng, e) = run(false);
+        let (l2, a2, c2, t2_, la2, adam2, rng2, _) = run(true);
+        assert_eq!((&l, &a, &c, &t, &la, &adam, &rng), (&l2, &a2, &c2, &t2_, &la2, &adam2, &rng2));
+        assert_eq!(adam.time, 3);
+        // Writing into burn modules and reading back is exact.
+        let (actor, critics, _) = nets::<Cpu>(Activation::Relu, 1);
+        let l = e.layout();
+        let actor = write_module(actor, &l.actor_shapes(), &e.actor).unwrap();
+        let critics = write_module(critics, &l.critic_shapes(), &e.critics).unwrap();
+        assert_eq!(read_module(&actor, &l.actor_shapes()).unwrap(), a);
+        assert_eq!(read_module(&critics, &l.critic_shapes()).unwrap(), c);
+        assert!(write_module(critics, &l.actor_shapes(), &e.actor).is_err());
+        // The critic Adam state splits and joins exactly.
+        let mut e2 = e.clone();
+        e2.set_critic_adam(FusedAdam::from_bytes(&adam.to_bytes(), 2 * l.q_len()).unwrap()).unwrap();
+        assert_eq!(e2.q_adam, e.q_adam);
+    }
+}
