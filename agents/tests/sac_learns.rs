@@ -4,7 +4,9 @@
 use alignrl_agents::backend::{Cpu, CpuAutodiff};
 use std::ops::ControlFlow;
 
-use alignrl_agents::sac::{SacAgent, SacCheckpoint, SacConfig, SacStats, TwinQ, train_sac, train_sac_with};
+use alignrl_agents::sac::{
+    SacAgent, SacCheckpoint, SacConfig, SacEngine, SacError, SacStats, TwinQ, train_sac, train_sac_with,
+};
 use alignrl_envs::vector::VecEnv;
 use alignrl_envs::{Env, make};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -171,7 +173,13 @@ fn run_with(
 
 #[test]
 fn resume_continues_bit_identically() {
-    let cfg = SacConfig { log_interval: 100, ..small() };
+    for engine in [SacEngine::Fused, SacEngine::Burn] {
+        resume_bit_identically(&SacConfig { log_interval: 100, engine, ..small() });
+    }
+}
+
+fn resume_bit_identically(cfg: &SacConfig) {
+    let cfg = cfg.clone();
     let (straight, _, probe) = run_with(&cfg, 400, None, None);
     assert_eq!(straight.len(), 4);
     let (first, ck, _) = run_with(&cfg, 400, None, Some(2));
@@ -185,4 +193,64 @@ fn resume_continues_bit_identically() {
         probe.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
         probe_resumed.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn engines_do_not_mix_on_resume() {
+    let fused = SacConfig { log_interval: 100, ..small() };
+    let burn = SacConfig { engine: SacEngine::Burn, ..fused.clone() };
+    let (_, ck_fused, _) = run_with(&fused, 400, None, Some(1));
+    let (_, ck_burn, _) = run_with(&burn, 400, None, Some(1));
+    for (cfg, ck, says) in [
+        (&burn, ck_fused.unwrap(), "written by the fused engine"),
+        (&fused, ck_burn.unwrap(), "burn-engine checkpoint"),
+    ] {
+        let mut venv = vec_env(2);
+        let err =
+            train_sac_with::<CpuAutodiff>(&mut venv, cfg, 400, &Default::default(), Some(&ck), |_, _| {
+                ControlFlow::Continue(())
+            })
+            .unwrap_err();
+        assert!(matches!(err, SacError::Checkpoint(_)), "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+}
+
+#[test]
+fn fused_and_burn_engines_agree_over_the_first_updates() {
+    // Same seeds, same random actions before learning_starts, then 41 updates on each engine:
+    // the fused engine's float rounding differs from burn's, so the runs drift apart only slowly.
+    let fused = SacConfig { log_interval: 10, ..small() };
+    let burn = SacConfig { engine: SacEngine::Burn, ..fused.clone() };
+    let (agent_f, f) = run(&fused, 90);
+    let (agent_b, b) = run(&burn, 90);
+    assert_eq!(f.len(), b.len());
+    let mut worst = 0.0f64;
+    for (x, y) in f.iter().zip(&b) {
+        assert_eq!((x.global_step, x.updates), (y.global_step, y.updates));
+        for (g, w) in [
+            (x.q_loss, y.q_loss),
+            (x.actor_loss, y.actor_loss),
+            (x.alpha, y.alpha),
+            (x.alpha_loss, y.alpha_loss),
+        ] {
+            worst = worst.max((g - w).abs() / w.abs().max(1e-2));
+        }
+    }
+    assert!(worst < 1e-4, "largest relative difference of the logged losses {worst:e}: {f:?} vs {b:?}");
+    assert!(
+        (agent_f.alpha - agent_b.alpha).abs() < 1e-5 * agent_b.alpha,
+        "{} vs {}",
+        agent_f.alpha,
+        agent_b.alpha
+    );
+    for obs in [[0.3, -0.9, 1.5], [-1.0, 0.1, -4.0]] {
+        for (g, w) in agent_f.act_deterministic(&obs).iter().zip(agent_b.act_deterministic(&obs)) {
+            assert!((g - w).abs() < 1e-4 * (1.0 + w.abs()), "action {g} vs {w}");
+        }
+        let (q1f, q2f) = agent_f.q_values(&obs, &[0.5]);
+        let (q1b, q2b) = agent_b.q_values(&obs, &[0.5]);
+        assert!((q1f - q1b).abs() < 1e-4 * (1.0 + q1b.abs()) && (q2f - q2b).abs() < 1e-4 * (1.0 + q2b.abs()));
+    }
+    eprintln!("largest relative difference of the logged losses: {worst:e}");
 }
