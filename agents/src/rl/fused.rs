@@ -713,7 +713,7 @@ pub(crate) fn tanh_slice(h: &mut [f32]) {
 }
 
 /// Applies the activation in place.
-fn activate(act: Activation, h: &mut [f32]) {
+pub(crate) fn activate(act: Activation, h: &mut [f32]) {
     match act {
         Activation::Tanh => tanh_slice(h),
         Activation::Relu => h.iter_mut().for_each(|x| *x = x.max(0.0)),

@@ -34,7 +34,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use rand_pcg::Pcg64;
 
-use super::fused::{NetBuffers, NetLayout, activation_backward, backward, forward, gemm};
+use super::fused::{NetBuffers, NetLayout, activate, activation_backward, backward, forward, gemm};
 use super::{FusedAdam, ReplayBatch, RlError, check_len};
 use crate::distributions::{LN_2PI, fill_standard_normal};
 use crate::nn::Activation;
@@ -339,6 +339,110 @@ fn backward_input(
     }
 }
 
+/// Below this many multiply-adds a layer's two halves run on one thread (a thread costs more).
+const SPLIT_MIN_MACS: usize = 1 << 15;
+
+/// [`forward`], with each layer's rows split over two threads when `parallel`: every output is
+/// the same chain of fused multiply-adds either way, so the result is the same bits.
+fn forward_split(net: &NetLayout, p: &[f32], x: &[f32], m: usize, buf: &mut NetBuffers, parallel: bool) {
+    if !parallel || m < 16 {
+        return forward(net, p, x, m, buf);
+    }
+    let h = m / 2;
+    let n_hidden = net.layers.len() - 1;
+    for (l, layer) in net.layers.iter().enumerate() {
+        let (d_in, d_out) = (layer.d_in, layer.d_out);
+        let (prev, rest) = buf.hidden.split_at_mut(l.min(n_hidden));
+        let input: &[f32] = if l == 0 { &x[..m * d_in] } else { &prev[l - 1][..m * d_in] };
+        let out: &mut [f32] =
+            if l < n_hidden { &mut rest[0][..m * d_out] } else { &mut buf.out[..m * d_out] };
+        let (w, bias) = (&p[layer.w..layer.w + d_in * d_out], &p[layer.b..layer.b + d_out]);
+        let job = |input: &[f32], out: &mut [f32]| {
+            for row in out.chunks_exact_mut(d_out) {
+                row.copy_from_slice(bias);
+            }
+            gemm(out.len() / d_out, d_in, d_out, input, (d_in, 1), w, out, true);
+            if l < n_hidden {
+                activate(net.activation, out);
+            }
+        };
+        if m * d_in * d_out < SPLIT_MIN_MACS {
+            job(input, out);
+            continue;
+        }
+        let (o1, o2) = out.split_at_mut(h * d_out);
+        let (i1, i2) = input.split_at(h * d_in);
+        std::thread::scope(|s| {
+            let handle = s.spawn(|| job(i2, o2));
+            job(i1, o1);
+            handle.join().expect("a forward half does not panic");
+        });
+    }
+}
+
+/// [`backward`], with each layer's weight gradient computed on a second thread while the first
+/// backpropagates the layer's input gradient, when `parallel` (the same operations either way,
+/// so the same bits).
+fn backward_split(
+    net: &NetLayout,
+    p: &[f32],
+    g: &mut [f32],
+    x: &[f32],
+    m: usize,
+    buf: &mut NetBuffers,
+    parallel: bool,
+) {
+    if !parallel {
+        return backward(net, p, g, x, m, buf);
+    }
+    let mut cur = 0;
+    for (l, layer) in net.layers.iter().enumerate().rev() {
+        let (d_in, d_out) = (layer.d_in, layer.d_out);
+        let input: &[f32] = if l == 0 { &x[..m * d_in] } else { &buf.hidden[l - 1][..m * d_in] };
+        let [d0, d1] = &mut buf.delta;
+        let (delta, next) = if cur == 0 { (&*d0, d1) } else { (&*d1, d0) };
+        let delta = &delta[..m * d_out];
+        let (gw, rest) = g[layer.w..].split_at_mut(d_in * d_out);
+        let gb = &mut rest[..d_out];
+        // ∂W = inputᵀ δ and ∂b = Σ_rows δ, as `backward`.
+        let mut grad_job = || {
+            gemm(d_in, m, d_out, input, (1, d_in), delta, gw, false);
+            gb.fill(0.0);
+            for row in delta.chunks_exact(d_out) {
+                gb.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+            }
+        };
+        if l == 0 {
+            grad_job();
+            continue;
+        }
+        let w = &p[layer.w..layer.w + d_in * d_out];
+        let wt = &mut buf.wt[..d_out * d_in];
+        let next = &mut next[..m * d_in];
+        // ∂input = δ Wᵀ, then through the activation.
+        let mut delta_job = || {
+            for (q, row) in w.chunks_exact(d_out).enumerate() {
+                for (o, &v) in row.iter().enumerate() {
+                    wt[o * d_in + q] = v;
+                }
+            }
+            gemm(m, d_out, d_in, delta, (d_out, 1), wt, next, false);
+            activation_backward(net.activation, input, next);
+        };
+        if m * d_in * d_out < SPLIT_MIN_MACS {
+            grad_job();
+            delta_job();
+        } else {
+            std::thread::scope(|s| {
+                let handle = s.spawn(grad_job);
+                delta_job();
+                handle.join().expect("a weight-gradient pass does not panic");
+            });
+        }
+        cur = 1 - cur;
+    }
+}
+
 impl FusedSac {
     /// An engine with the given parameters (actor, twin critics, targets, `log α`), fresh Adam
     /// states with `ε = adam_epsilon`, the action box `(low, high)`, and buffers for up to `rows`
@@ -481,7 +585,7 @@ impl FusedSac {
     /// per-row quantities into `self.sample`.
     fn sample_actions(&mut self, obs: &[f32], m: usize, rng: &mut Pcg64) {
         let (o, d) = (self.layout.obs_dim, self.layout.act_dim);
-        forward(&self.layout.actor, &self.actor, obs, m, &mut self.actor_buf);
+        forward_split(&self.layout.actor, &self.actor, obs, m, &mut self.actor_buf, self.parallel);
         let s = &mut self.sample;
         fill_standard_normal(rng, &mut s.noise[..m * d]);
         let half_range = (0.5 * (LOG_STD_MAX - LOG_STD_MIN)) as f32;
@@ -644,7 +748,15 @@ impl FusedSac {
                 delta[i * 2 * d + d + j] = d_log_std * half_range * (1.0 - th * th);
             }
         }
-        backward(&self.layout.actor, &self.actor, &mut self.actor_grads, &batch.obs, m, &mut self.actor_buf);
+        backward_split(
+            &self.layout.actor,
+            &self.actor,
+            &mut self.actor_grads,
+            &batch.obs,
+            m,
+            &mut self.actor_buf,
+            self.parallel,
+        );
         self.actor_adam.step(&mut self.actor, &self.actor_grads, lr);
         Ok(loss / m as f64)
     }
