@@ -271,6 +271,8 @@ pub struct FusedSac {
     /// Observations as `f32` for acting.
     obs32: Vec<f32>,
     parallel: bool,
+    /// Layers of at least this many multiply-adds split over two threads when `parallel`.
+    split_min_macs: usize,
 }
 
 /// Runs `f` on both Q networks' jobs, on two threads when `parallel` (same result either way:
@@ -339,15 +341,24 @@ fn backward_input(
     }
 }
 
-/// Below this many multiply-adds a layer's two halves run on one thread (a thread costs more).
-const SPLIT_MIN_MACS: usize = 1 << 15;
+/// Below this many multiply-adds (≈ 25 µs on one core) a layer's two halves run on one thread:
+/// starting a thread costs more than it saves. Only the 256×256 layers of a batch of 256 split.
+const SPLIT_MIN_MACS: usize = 1 << 20;
 
-/// [`forward`], with each layer's rows split over two threads when `parallel`: every output is
-/// the same chain of fused multiply-adds either way, so the result is the same bits.
-fn forward_split(net: &NetLayout, p: &[f32], x: &[f32], m: usize, buf: &mut NetBuffers, parallel: bool) {
-    if !parallel || m < 16 {
+/// [`forward`], with the rows of each layer of at least `split` multiply-adds divided over two
+/// threads (`None`: one thread): every output is the same chain of fused multiply-adds either
+/// way, so the result is the same bits.
+fn forward_split(
+    net: &NetLayout,
+    p: &[f32],
+    x: &[f32],
+    m: usize,
+    buf: &mut NetBuffers,
+    split: Option<usize>,
+) {
+    let Some(min_macs) = split.filter(|_| m >= 2) else {
         return forward(net, p, x, m, buf);
-    }
+    };
     let h = m / 2;
     let n_hidden = net.layers.len() - 1;
     for (l, layer) in net.layers.iter().enumerate() {
@@ -366,7 +377,7 @@ fn forward_split(net: &NetLayout, p: &[f32], x: &[f32], m: usize, buf: &mut NetB
                 activate(net.activation, out);
             }
         };
-        if m * d_in * d_out < SPLIT_MIN_MACS {
+        if m * d_in * d_out < min_macs {
             job(input, out);
             continue;
         }
@@ -380,9 +391,9 @@ fn forward_split(net: &NetLayout, p: &[f32], x: &[f32], m: usize, buf: &mut NetB
     }
 }
 
-/// [`backward`], with each layer's weight gradient computed on a second thread while the first
-/// backpropagates the layer's input gradient, when `parallel` (the same operations either way,
-/// so the same bits).
+/// [`backward`], with the weight gradient of each layer of at least `split` multiply-adds computed
+/// on a second thread while the first backpropagates the layer's input gradient (`None`: one
+/// thread; the same operations either way, so the same bits).
 fn backward_split(
     net: &NetLayout,
     p: &[f32],
@@ -390,11 +401,11 @@ fn backward_split(
     x: &[f32],
     m: usize,
     buf: &mut NetBuffers,
-    parallel: bool,
+    split: Option<usize>,
 ) {
-    if !parallel {
+    let Some(min_macs) = split else {
         return backward(net, p, g, x, m, buf);
-    }
+    };
     let mut cur = 0;
     for (l, layer) in net.layers.iter().enumerate().rev() {
         let (d_in, d_out) = (layer.d_in, layer.d_out);
@@ -429,7 +440,7 @@ fn backward_split(
             gemm(m, d_out, d_in, delta, (d_out, 1), wt, next, false);
             activation_backward(net.activation, input, next);
         };
-        if m * d_in * d_out < SPLIT_MIN_MACS {
+        if m * d_in * d_out < min_macs {
             grad_job();
             delta_job();
         } else {
@@ -515,6 +526,7 @@ impl FusedSac {
             y: vec![0.0; rows],
             obs32: vec![0.0; rows * layout.obs_dim],
             parallel: false,
+            split_min_macs: SPLIT_MIN_MACS,
             actor,
             critics,
             targets,
@@ -585,7 +597,8 @@ impl FusedSac {
     /// per-row quantities into `self.sample`.
     fn sample_actions(&mut self, obs: &[f32], m: usize, rng: &mut Pcg64) {
         let (o, d) = (self.layout.obs_dim, self.layout.act_dim);
-        forward_split(&self.layout.actor, &self.actor, obs, m, &mut self.actor_buf, self.parallel);
+        let split = self.parallel.then_some(self.split_min_macs);
+        forward_split(&self.layout.actor, &self.actor, obs, m, &mut self.actor_buf, split);
         let s = &mut self.sample;
         fill_standard_normal(rng, &mut s.noise[..m * d]);
         let half_range = (0.5 * (LOG_STD_MAX - LOG_STD_MIN)) as f32;
@@ -755,7 +768,7 @@ impl FusedSac {
             &batch.obs,
             m,
             &mut self.actor_buf,
-            self.parallel,
+            self.parallel.then_some(self.split_min_macs),
         );
         self.actor_adam.step(&mut self.actor, &self.actor_grads, lr);
         Ok(loss / m as f64)
@@ -1051,6 +1064,8 @@ mod tests {
             let (actor, critics, targets) = nets::<Cpu>(Activation::Relu, 7);
             let mut e = engine(&actor, &critics, &targets, 0.0, 48);
             e.set_parallel(parallel);
+            // Split every layer of the small test networks too.
+            e.split_min_macs = 0;
             let mut rng = Pcg64::seed_from_u64(8);
             let mut losses = Vec::new();
             for step in 0..3 {
