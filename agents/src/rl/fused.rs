@@ -70,7 +70,13 @@ pub struct NetLayout {
 }
 
 impl NetLayout {
-    pub(crate) fn new(d_in: usize, hidden: &[usize], d_out: usize, activation: Activation, start: usize) -> Self {
+    pub(crate) fn new(
+        d_in: usize,
+        hidden: &[usize],
+        d_out: usize,
+        activation: Activation,
+        start: usize,
+    ) -> Self {
         let mut layers = Vec::with_capacity(hidden.len() + 1);
         let (mut width, mut at) = (d_in, 0);
         for &out in hidden.iter().chain([&d_out]) {
