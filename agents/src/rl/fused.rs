@@ -70,7 +70,13 @@ pub struct NetLayout {
 }
 
 impl NetLayout {
-    fn new(d_in: usize, hidden: &[usize], d_out: usize, activation: Activation, start: usize) -> Self {
+    pub(crate) fn new(
+        d_in: usize,
+        hidden: &[usize],
+        d_out: usize,
+        activation: Activation,
+        start: usize,
+    ) -> Self {
         let mut layers = Vec::with_capacity(hidden.len() + 1);
         let (mut width, mut at) = (d_in, 0);
         for &out in hidden.iter().chain([&d_out]) {
@@ -431,16 +437,16 @@ pub struct FusedLoss {
 /// Per-network buffers: post-activation outputs of each hidden layer, the output, and two
 /// scratch buffers for backpropagated gradients. Sized once for `rows` rows.
 #[derive(Debug, Clone)]
-struct NetBuffers {
-    hidden: Vec<Vec<f32>>,
-    out: Vec<f32>,
-    delta: [Vec<f32>; 2],
+pub(crate) struct NetBuffers {
+    pub(crate) hidden: Vec<Vec<f32>>,
+    pub(crate) out: Vec<f32>,
+    pub(crate) delta: [Vec<f32>; 2],
     /// A transposed weight `[d_out, d_in]` (backward pass).
-    wt: Vec<f32>,
+    pub(crate) wt: Vec<f32>,
 }
 
 impl NetBuffers {
-    fn new(net: &NetLayout, rows: usize) -> Self {
+    pub(crate) fn new(net: &NetLayout, rows: usize) -> Self {
         let n_hidden = net.layers.len() - 1;
         let width = net.max_width();
         Self {
@@ -622,7 +628,7 @@ fn gemm_avx2(
 /// `c` row-major; vectorised for AVX-512 or AVX2 when the CPU has them, with the same bits on
 /// every path (see [`gemm_generic`]). Allocates nothing.
 #[allow(clippy::too_many_arguments)]
-fn gemm(
+pub(crate) fn gemm(
     m: usize,
     k: usize,
     n: usize,
@@ -696,7 +702,7 @@ fn tanh_slice_avx512(h: &mut [f32]) {
 }
 
 /// `h ← tanh(h)` element-wise with [`tanh_f32`], on AVX-512 or AVX2 when the CPU has them.
-fn tanh_slice(h: &mut [f32]) {
+pub(crate) fn tanh_slice(h: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU supports AVX-512F, checked just above.
@@ -713,7 +719,7 @@ fn tanh_slice(h: &mut [f32]) {
 }
 
 /// Applies the activation in place.
-fn activate(act: Activation, h: &mut [f32]) {
+pub(crate) fn activate(act: Activation, h: &mut [f32]) {
     match act {
         Activation::Tanh => tanh_slice(h),
         Activation::Relu => h.iter_mut().for_each(|x| *x = x.max(0.0)),
@@ -724,7 +730,7 @@ fn activate(act: Activation, h: &mut [f32]) {
 }
 
 /// Multiplies the gradient `d` by the activation's derivative, given its output `h`.
-fn activation_backward(act: Activation, h: &[f32], d: &mut [f32]) {
+pub(crate) fn activation_backward(act: Activation, h: &[f32], d: &mut [f32]) {
     match act {
         Activation::Tanh => d.iter_mut().zip(h).for_each(|(d, &h)| *d *= 1.0 - h * h),
         Activation::Relu => d.iter_mut().zip(h).for_each(|(d, &h)| {
@@ -744,7 +750,7 @@ fn activation_backward(act: Activation, h: &[f32], d: &mut [f32]) {
 
 /// Forward pass of `net` (parameters `p`, the network's own slice) on `x` `[m, d_in]`; leaves
 /// the hidden outputs and the output `[m, d_out]` in `buf`.
-fn forward(net: &NetLayout, p: &[f32], x: &[f32], m: usize, buf: &mut NetBuffers) {
+pub(crate) fn forward(net: &NetLayout, p: &[f32], x: &[f32], m: usize, buf: &mut NetBuffers) {
     let n_hidden = net.layers.len() - 1;
     for (l, layer) in net.layers.iter().enumerate() {
         let (d_in, d_out) = (layer.d_in, layer.d_out);
@@ -765,7 +771,7 @@ fn forward(net: &NetLayout, p: &[f32], x: &[f32], m: usize, buf: &mut NetBuffers
 
 /// Backward pass of `net` after [`forward`] on `x`: `buf.delta[0][..m · d_out]` holds
 /// `∂L/∂output`; writes `∂L/∂θ` into `g` (the network's own slice).
-fn backward(net: &NetLayout, p: &[f32], g: &mut [f32], x: &[f32], m: usize, buf: &mut NetBuffers) {
+pub(crate) fn backward(net: &NetLayout, p: &[f32], g: &mut [f32], x: &[f32], m: usize, buf: &mut NetBuffers) {
     let mut cur = 0;
     for (l, layer) in net.layers.iter().enumerate().rev() {
         let (d_in, d_out) = (layer.d_in, layer.d_out);

@@ -25,6 +25,7 @@
 //! gets no advantage, and is left out of learning.
 
 pub mod fused;
+pub mod fused_sac;
 pub mod gae;
 pub mod polyak;
 pub mod ppo_loss;
@@ -33,6 +34,7 @@ pub mod rollout;
 pub mod vec_normalize;
 
 pub use fused::{FusedAdam, FusedLayout, FusedLoss, FusedPpo};
+pub use fused_sac::{FusedSac, SacLayout};
 pub use gae::{GaeInput, NextValues, Real, compute_gae};
 pub use polyak::{clip_grad_norm, polyak_update};
 pub use ppo_loss::{PpoBatch, PpoLoss, PpoLossConfig, ppo_loss};

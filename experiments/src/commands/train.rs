@@ -134,8 +134,9 @@ pub fn resolve(args: &TrainArgs) -> anyhow::Result<RunConfig> {
         cfg.device = d.parse::<DeviceKind>().map_err(|e| usage(e.to_string()))?;
     }
     if cfg.device == DeviceKind::Cuda {
-        // The fused PPO engine computes on the CPU; on a GPU, PPO runs on burn's backend.
+        // The fused PPO and SAC engines compute on the CPU; on a GPU, both run on burn's backend.
         cfg.ppo.engine = alignrl_agents::ppo::PpoEngine::Burn;
+        cfg.sac.engine = alignrl_agents::sac::SacEngine::Burn;
     }
     if args.stop_after == Some(0) {
         return Err(usage("--stop-after must be at least 1"));
