@@ -106,7 +106,7 @@ pub enum CalibRecordError {
     Record(#[from] RecordError),
 }
 
-fn rerun_err(e: impl std::fmt::Display) -> RecordError {
+pub(crate) fn rerun_err(e: impl std::fmt::Display) -> RecordError {
     RecordError::Rerun(e.to_string())
 }
 

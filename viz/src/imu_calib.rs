@@ -30,7 +30,7 @@ use rerun::{
     Color, LineStrips3D, Points3D, RecordingStreamBuilder, Scalars, TransformAxes3D, ViewCoordinates,
 };
 
-use crate::calib::{Pose, transform};
+use crate::calib::{Pose, rerun_err, transform};
 use crate::record::RecordError;
 
 /// The timeline of every time series and moving frame (seconds, IMU clock).
@@ -104,10 +104,6 @@ pub enum ImuRecordError {
     /// The recorder failed.
     #[error(transparent)]
     Record(#[from] RecordError),
-}
-
-fn rerun_err(e: impl std::fmt::Display) -> RecordError {
-    RecordError::Rerun(e.to_string())
 }
 
 fn all_finite<'a>(mut values: impl Iterator<Item = &'a f64>) -> bool {
