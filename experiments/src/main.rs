@@ -124,7 +124,10 @@ enum Command {
         /// Run directory to create (must not exist or be empty).
         #[arg(long, value_name = "DIR")]
         run_dir: Option<PathBuf>,
-        /// cpu or cuda [default: cpu]; cuda needs a binary built with --features cuda.
+        /// cpu or cuda [default: cpu]; cuda needs a binary built with --features cuda. On cpu,
+        /// PPO and SAC train with the fused CPU engines (config keys ppo.engine / sac.engine =
+        /// "fused"; "burn" runs burn's generic backend instead); cuda selects the burn engines. A
+        /// checkpoint resumes only with the engine that wrote it.
         #[arg(long)]
         device: Option<String>,
         /// Continue the run in DIR from its latest resumable checkpoint (bit-identical to a run
