@@ -38,7 +38,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use rand_pcg::Pcg64;
 
-use super::{Minibatch, PpoLossConfig, RlError};
+use super::{Minibatch, PpoLossConfig, RlError, check_len};
 use crate::distributions::{LN_2PI, fill_standard_normal, open_unit};
 use crate::nn::Activation;
 use crate::ppo::ActorCritic;
@@ -180,17 +180,18 @@ impl FusedLayout {
         Ok(Self::new(a_in, &a_hidden, model.actor.activation, d_actor, gaussian))
     }
 
-    /// `(offset, shape)` of every parameter in module-visit order.
-    fn slots(&self) -> Vec<(usize, Vec<usize>)> {
+    /// The shape of every parameter in module-visit order; the flat vector holds them
+    /// back to back in that order.
+    fn shapes(&self) -> Vec<Vec<usize>> {
         let mut out = Vec::new();
         for net in [&self.actor, &self.critic] {
             for l in &net.layers {
-                out.push((net.range.start + l.w, vec![l.d_in, l.d_out]));
-                out.push((net.range.start + l.b, vec![l.d_out]));
+                out.push(vec![l.d_in, l.d_out]);
+                out.push(vec![l.d_out]);
             }
         }
         if let Some(r) = &self.log_std {
-            out.push((r.start, vec![r.len()]));
+            out.push(vec![r.len()]);
         }
         out
     }
@@ -199,50 +200,9 @@ impl FusedLayout {
     ///
     /// # Errors
     ///
-    /// [`RlError::Shape`] when the model does not have this layout.
+    /// [`RlError::Invalid`] when the model does not have this layout.
     pub fn read<B: Backend>(&self, model: &ActorCritic<B>) -> Result<Vec<f32>, RlError> {
-        struct Reader<'a> {
-            slots: std::slice::Iter<'a, (usize, Vec<usize>)>,
-            out: &'a mut [f32],
-            error: Option<RlError>,
-        }
-        impl<B: Backend> ModuleVisitor<B> for Reader<'_> {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-                let t = param.val();
-                let dims = t.dims().to_vec();
-                match self.slots.next() {
-                    Some((at, shape)) if *shape == dims && self.error.is_none() => {
-                        let n: usize = shape.iter().product();
-                        let values = t.into_data().convert::<f32>().into_vec::<f32>();
-                        match values {
-                            Ok(v) => self.out[*at..at + n].copy_from_slice(&v),
-                            Err(e) => self.error = Some(RlError::Invalid(format!("fused PPO: {e:?}"))),
-                        }
-                    }
-                    Some((_, shape)) => {
-                        self.error.get_or_insert(RlError::Invalid(format!(
-                            "fused PPO: parameter of shape {dims:?} where the layout has {shape:?}"
-                        )));
-                    }
-                    None => {
-                        self.error.get_or_insert(RlError::Invalid(
-                            "fused PPO: the model has more parameters than the layout".into(),
-                        ));
-                    }
-                }
-            }
-        }
-        let slots = self.slots();
-        let mut out = vec![0.0f32; self.len];
-        let mut reader = Reader { slots: slots.iter(), out: &mut out, error: None };
-        model.visit(&mut reader);
-        if let Some(e) = reader.error {
-            return Err(e);
-        }
-        if reader.slots.next().is_some() {
-            return Err(RlError::Invalid("fused PPO: the model has fewer parameters than the layout".into()));
-        }
-        Ok(out)
+        read_module(model, &self.shapes())
     }
 
     /// `model` with its parameters replaced by `params` (exact; parameter ids and `require_grad`
@@ -250,50 +210,107 @@ impl FusedLayout {
     ///
     /// # Errors
     ///
-    /// [`RlError::Shape`] when `params` does not have [`Self::len`] values or the model does not
-    /// have this layout.
+    /// [`RlError`] when `params` does not have [`Self::len`] values or the model does not have
+    /// this layout.
     pub fn write<B: Backend>(
         &self,
         params: &[f32],
         model: ActorCritic<B>,
     ) -> Result<ActorCritic<B>, RlError> {
-        super::check_len("fused parameters", params.len(), self.len)?;
-        struct Writer<'a> {
-            slots: std::slice::Iter<'a, (usize, Vec<usize>)>,
-            params: &'a [f32],
-            error: Option<RlError>,
-        }
-        impl<B: Backend> ModuleMapper<B> for Writer<'_> {
-            fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-                let (id, tensor, mapper) = param.consume();
-                let dims = tensor.dims().to_vec();
-                match self.slots.next() {
-                    Some((at, shape)) if *shape == dims => {
-                        let n: usize = shape.iter().product();
-                        let data = TensorData::new(self.params[*at..at + n].to_vec(), shape.clone());
-                        let new = Tensor::<B, D>::from_data(data, &tensor.device())
-                            .set_require_grad(tensor.is_require_grad());
-                        Param::from_mapped_value(id, new, mapper)
+        write_module(model, &self.shapes(), params)
+    }
+}
+
+/// Every float parameter of `module`, flattened in module-visit order, checked against `shapes`
+/// (exact `f32` copies).
+///
+/// # Errors
+///
+/// [`RlError::Invalid`] when the module's parameters do not have these shapes.
+pub fn read_module<B: Backend, M: Module<B>>(module: &M, shapes: &[Vec<usize>]) -> Result<Vec<f32>, RlError> {
+    struct Reader<'a> {
+        shapes: std::slice::Iter<'a, Vec<usize>>,
+        out: Vec<f32>,
+        error: Option<RlError>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Reader<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let t = param.val();
+            let dims = t.dims().to_vec();
+            match self.shapes.next() {
+                Some(shape) if *shape == dims => match t.into_data().convert::<f32>().into_vec::<f32>() {
+                    Ok(v) => self.out.extend_from_slice(&v),
+                    Err(e) => {
+                        self.error.get_or_insert(RlError::Invalid(format!("fused engine: {e:?}")));
                     }
-                    _ => {
-                        self.error.get_or_insert(RlError::Invalid(format!(
-                            "fused PPO: the model's parameter of shape {dims:?} does not fit the layout"
-                        )));
-                        Param::from_mapped_value(id, tensor, mapper)
-                    }
+                },
+                other => {
+                    self.error.get_or_insert(RlError::Invalid(format!(
+                        "fused engine: parameter of shape {dims:?} where the layout has {other:?}"
+                    )));
                 }
             }
         }
-        let slots = self.slots();
-        let mut writer = Writer { slots: slots.iter(), params, error: None };
-        let model = model.map(&mut writer);
-        match writer.error {
-            Some(e) => Err(e),
-            None if writer.slots.next().is_some() => {
-                Err(RlError::Invalid("fused PPO: the model has fewer parameters than the layout".into()))
+    }
+    let mut reader = Reader { shapes: shapes.iter(), out: Vec::new(), error: None };
+    module.visit(&mut reader);
+    if let Some(e) = reader.error {
+        return Err(e);
+    }
+    if reader.shapes.next().is_some() {
+        return Err(RlError::Invalid("fused engine: the module has fewer parameters than the layout".into()));
+    }
+    Ok(reader.out)
+}
+
+/// `module` with its float parameters replaced, in module-visit order, by consecutive slices of
+/// `params` of the given `shapes` (exact; parameter ids and `require_grad` flags kept).
+///
+/// # Errors
+///
+/// [`RlError`] when the lengths or the module's parameter shapes do not fit.
+pub fn write_module<B: Backend, M: Module<B>>(
+    module: M,
+    shapes: &[Vec<usize>],
+    params: &[f32],
+) -> Result<M, RlError> {
+    check_len("fused parameters", params.len(), shapes.iter().map(|s| s.iter().product::<usize>()).sum())?;
+    struct Writer<'a> {
+        shapes: std::slice::Iter<'a, Vec<usize>>,
+        params: &'a [f32],
+        at: usize,
+        error: Option<RlError>,
+    }
+    impl<B: Backend> ModuleMapper<B> for Writer<'_> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let (id, tensor, mapper) = param.consume();
+            let dims = tensor.dims().to_vec();
+            match self.shapes.next() {
+                Some(shape) if *shape == dims => {
+                    let n: usize = shape.iter().product();
+                    let data = TensorData::new(self.params[self.at..self.at + n].to_vec(), shape.clone());
+                    self.at += n;
+                    let new = Tensor::<B, D>::from_data(data, &tensor.device())
+                        .set_require_grad(tensor.is_require_grad());
+                    Param::from_mapped_value(id, new, mapper)
+                }
+                _ => {
+                    self.error.get_or_insert(RlError::Invalid(format!(
+                        "fused engine: the module's parameter of shape {dims:?} does not fit the layout"
+                    )));
+                    Param::from_mapped_value(id, tensor, mapper)
+                }
             }
-            None => Ok(model),
         }
+    }
+    let mut writer = Writer { shapes: shapes.iter(), params, at: 0, error: None };
+    let module = module.map(&mut writer);
+    match writer.error {
+        Some(e) => Err(e),
+        None if writer.shapes.next().is_some() => {
+            Err(RlError::Invalid("fused engine: the module has fewer parameters than the layout".into()))
+        }
+        None => Ok(module),
     }
 }
 
@@ -1420,10 +1437,12 @@ mod tests {
 
     /// `‖a − b‖ ≤ tol · ‖b‖` (plus a tiny absolute floor) for each parameter's slice.
     fn assert_close_per_param(fused: &[f32], layout: &FusedLayout, burn: &[Vec<f32>], tol: f64, what: &str) {
-        let slots = layout.slots();
-        assert_eq!(slots.len(), burn.len(), "{what}: parameter count");
-        for (k, ((at, shape), want)) in slots.iter().zip(burn).enumerate() {
-            let got = &fused[*at..at + shape.iter().product::<usize>()];
+        let shapes = layout.shapes();
+        assert_eq!(shapes.len(), burn.len(), "{what}: parameter count");
+        let mut at = 0;
+        for (k, (shape, want)) in shapes.iter().zip(burn).enumerate() {
+            let got = &fused[at..at + shape.iter().product::<usize>()];
+            at += got.len();
             assert_eq!(got.len(), want.len());
             let diff = got.iter().zip(want).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>().sqrt();
             let norm = want.iter().map(|b| f64::from(*b).powi(2)).sum::<f64>().sqrt();

@@ -29,9 +29,6 @@
 
 use std::f32::consts::LN_2;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
 use rand_pcg::Pcg64;
 
 use super::fused::{NetBuffers, NetLayout, activate, activation_backward, backward, forward, gemm};
@@ -50,102 +47,7 @@ fn net_len(net: &NetLayout) -> usize {
     net.range.len()
 }
 
-/// Every float parameter of `module`, flattened in module-visit order, checked against `shapes`
-/// (exact `f32` copies).
-///
-/// # Errors
-///
-/// [`RlError::Invalid`] when the module's parameters do not have these shapes.
-pub fn read_module<B: Backend, M: Module<B>>(module: &M, shapes: &[Vec<usize>]) -> Result<Vec<f32>, RlError> {
-    struct Reader<'a> {
-        shapes: std::slice::Iter<'a, Vec<usize>>,
-        out: Vec<f32>,
-        error: Option<RlError>,
-    }
-    impl<B: Backend> ModuleVisitor<B> for Reader<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            let t = param.val();
-            let dims = t.dims().to_vec();
-            match self.shapes.next() {
-                Some(shape) if *shape == dims => match t.into_data().convert::<f32>().into_vec::<f32>() {
-                    Ok(v) => self.out.extend_from_slice(&v),
-                    Err(e) => {
-                        self.error.get_or_insert(RlError::Invalid(format!("fused SAC: {e:?}")));
-                    }
-                },
-                other => {
-                    self.error.get_or_insert(RlError::Invalid(format!(
-                        "fused SAC: parameter of shape {dims:?} where the layout has {other:?}"
-                    )));
-                }
-            }
-        }
-    }
-    let mut reader = Reader { shapes: shapes.iter(), out: Vec::new(), error: None };
-    module.visit(&mut reader);
-    if let Some(e) = reader.error {
-        return Err(e);
-    }
-    if reader.shapes.next().is_some() {
-        return Err(RlError::Invalid("fused SAC: the module has fewer parameters than the layout".into()));
-    }
-    Ok(reader.out)
-}
-
-/// `module` with its float parameters replaced, in module-visit order, by consecutive slices of
-/// `params` of the given `shapes` (exact; parameter ids and `require_grad` flags kept).
-///
-/// # Errors
-///
-/// [`RlError`] when the lengths or the module's parameter shapes do not fit.
-pub fn write_module<B: Backend, M: Module<B>>(
-    module: M,
-    shapes: &[Vec<usize>],
-    params: &[f32],
-) -> Result<M, RlError> {
-    check_len(
-        "fused SAC parameters",
-        params.len(),
-        shapes.iter().map(|s| s.iter().product::<usize>()).sum(),
-    )?;
-    struct Writer<'a> {
-        shapes: std::slice::Iter<'a, Vec<usize>>,
-        params: &'a [f32],
-        at: usize,
-        error: Option<RlError>,
-    }
-    impl<B: Backend> ModuleMapper<B> for Writer<'_> {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            let (id, tensor, mapper) = param.consume();
-            let dims = tensor.dims().to_vec();
-            match self.shapes.next() {
-                Some(shape) if *shape == dims => {
-                    let n: usize = shape.iter().product();
-                    let data = TensorData::new(self.params[self.at..self.at + n].to_vec(), shape.clone());
-                    self.at += n;
-                    let new = Tensor::<B, D>::from_data(data, &tensor.device())
-                        .set_require_grad(tensor.is_require_grad());
-                    Param::from_mapped_value(id, new, mapper)
-                }
-                _ => {
-                    self.error.get_or_insert(RlError::Invalid(format!(
-                        "fused SAC: the module's parameter of shape {dims:?} does not fit the layout"
-                    )));
-                    Param::from_mapped_value(id, tensor, mapper)
-                }
-            }
-        }
-    }
-    let mut writer = Writer { shapes: shapes.iter(), params, at: 0, error: None };
-    let module = module.map(&mut writer);
-    match writer.error {
-        Some(e) => Err(e),
-        None if writer.shapes.next().is_some() => {
-            Err(RlError::Invalid("fused SAC: the module has fewer parameters than the layout".into()))
-        }
-        None => Ok(module),
-    }
-}
+pub use super::fused::{read_module, write_module};
 
 /// The sizes of a SAC problem: an actor `obs_dim → hidden → 2D` and Q networks
 /// `obs_dim + D → hidden → 1`, all with `activation` after each hidden layer.
@@ -857,9 +759,11 @@ mod tests {
     use crate::backend::{Cpu, CpuAutodiff};
     use crate::nn::{MlpConfig, POLICY_GAIN, VALUE_GAIN};
     use crate::sac::{Actor, Temperature, TwinQ};
-    use burn::module::AutodiffModule;
+    use burn::module::{AutodiffModule, ModuleVisitor, Param};
     use burn::optim::GradientsParams;
     use burn::tensor::backend::AutodiffBackend;
+    use burn::tensor::backend::Backend;
+    use burn::tensor::{Tensor, TensorData};
     use rand::{Rng, SeedableRng};
 
     const OBS: usize = 3;
