@@ -225,10 +225,7 @@ pub fn write_calibration_rrd(path: &Path, scene: &CalibrationScene) -> Result<us
     rec.log_static(REFERENCE_FRAME, &TransformAxes3D::new(scene.axis_length as f32)).map_err(rerun_err)?;
     rec.log_static(MEASURED_SENSOR_FRAME, &TransformAxes3D::new(0.6 * scene.axis_length as f32))
         .map_err(rerun_err)?;
-    let bytes = storage.drain_as_bytes().map_err(|e| RecordError::Encode(e.to_string()))?;
-    alignrl_envs::fsio::atomic_write(path, &bytes)
-        .map_err(|e| RecordError::Write { path: path.display().to_string(), source: e })?;
-    Ok(bytes.len())
+    Ok(crate::record::write_storage(&storage, path)?)
 }
 
 #[cfg(test)]

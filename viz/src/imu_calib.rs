@@ -196,10 +196,7 @@ pub fn write_imu_calibration_rrd(path: &Path, scene: &ImuCalibrationScene) -> Re
             }
         }
     }
-    let bytes = storage.drain_as_bytes().map_err(|e| RecordError::Encode(e.to_string()))?;
-    alignrl_envs::fsio::atomic_write(path, &bytes)
-        .map_err(|e| RecordError::Write { path: path.display().to_string(), source: e })?;
-    Ok(bytes.len())
+    Ok(crate::record::write_storage(&storage, path)?)
 }
 
 #[cfg(test)]

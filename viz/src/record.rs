@@ -141,11 +141,19 @@ impl EpisodeRecorder {
 
     /// Encodes the recording and writes it to `path` atomically; returns the number of bytes.
     pub fn finish(self, path: &Path) -> Result<usize, RecordError> {
-        let bytes = self.storage.drain_as_bytes().map_err(|e| RecordError::Encode(e.to_string()))?;
-        alignrl_envs::fsio::atomic_write(path, &bytes)
-            .map_err(|e| RecordError::Write { path: path.display().to_string(), source: e })?;
-        Ok(bytes.len())
+        write_storage(&self.storage, path)
     }
+}
+
+/// Encodes an in-memory recording and writes it to `path` atomically; returns the number of bytes.
+pub(crate) fn write_storage(
+    storage: &rerun::sink::MemorySinkStorage,
+    path: &Path,
+) -> Result<usize, RecordError> {
+    let bytes = storage.drain_as_bytes().map_err(|e| RecordError::Encode(e.to_string()))?;
+    alignrl_envs::fsio::atomic_write(path, &bytes)
+        .map_err(|e| RecordError::Write { path: path.display().to_string(), source: e })?;
+    Ok(bytes.len())
 }
 
 /// Logs `shape`'s geometry (static, in its own frame) at `path`.
